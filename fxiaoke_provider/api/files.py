@@ -1,0 +1,218 @@
+"""
+File Service calls: presigned URLs in batches, large-file download URLs, and tolerant response parsing.
+
+The vendor documents the request of ``getPresignedUrl`` (``data.paths``, ``data.expire`` in hours) but
+not the ``data`` of its response. Its server-side twin returns a list of ``{path, url}`` objects, and
+third-party callers also read ``data.data``, so the parser accepts a list of ``{path, url}``, a
+``{path: url}`` map and either one nested under ``data.data``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fxiaoke_provider.api.client import FxiaokeClient
+from fxiaoke_provider.exceptions import FxiaokeMissingPathsError, FxiaokeResponseError
+
+PRESIGN_ENDPOINT = "/cgi/crm/v2/file/getPresignedUrl"
+LARGE_FILE_ENDPOINT = "/cgi/crm/v2/generateDownloadSignatureUrlByAuth"
+
+#: Paths per ``getPresignedUrl`` call. The vendor documents no maximum; 100 is the largest list size
+#: it documents anywhere (the query page size), it keeps a request body near 10 KB, and at the limit
+#: of 100 calls per 20 s it still allows 500 paths a second.
+DEFAULT_BATCH_SIZE = 100
+#: Upper bound accepted for ``batch_size``; larger batches risk the server's undocumented limits.
+MAX_BATCH_SIZE = 1000
+#: Lifetime in seconds of a large-file download URL, as the vendor documents it (not configurable).
+LARGE_FILE_URL_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class PresignedBatch:
+    """The URLs of one ``getPresignedUrl`` call; the URLs are bearer credentials and stay out of the repr."""
+
+    #: Paths of the batch, in request order.
+    paths: list[str]
+    #: URL by path, in request order.
+    urls: dict[str, str]
+    #: When the request was sent (UTC).
+    requested_at: datetime
+    #: When the URLs stop working: the request time plus the requested hours (UTC).
+    expires_at: datetime
+    #: The response's ``traceId``.
+    trace_id: str | None
+    #: Requested paths the server returned no URL for, in request order.
+    missing: list[str] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        return f"PresignedBatch(paths={len(self.paths)}, expires_at={self.expires_at.isoformat()!r})"
+
+
+def _is_url(value: object) -> bool:
+    return isinstance(value, str) and value.startswith(("https://", "http://"))
+
+
+def parse_presigned_urls(body: Mapping[str, Any], requested: Sequence[str], endpoint: str) -> dict[str, str]:
+    """
+    Read the URL of every requested path from a ``getPresignedUrl`` response body.
+
+    :param body: the whole response body, ``errorCode`` already checked to be 0.
+    :param requested: the paths sent, in order.
+    :param endpoint: the API path, for error messages.
+    :raises FxiaokeResponseError: when ``data`` has none of the accepted shapes; the message names the traceId.
+    :raises FxiaokeMissingPathsError: when some requested paths got no URL.
+    """
+    trace_id = body.get("traceId") if isinstance(body.get("traceId"), str) else None
+    data = body.get("data")
+    if isinstance(data, Mapping) and isinstance(data.get("data"), (list, Mapping)):
+        data = data["data"]
+    received: dict[str, str] = {}
+    if isinstance(data, list):
+        for index, item in enumerate(data):
+            if not isinstance(item, Mapping):
+                raise FxiaokeResponseError(
+                    endpoint,
+                    trace_id,
+                    f"data[{index}] is {type(item).__name__}, expected an object with path and url",
+                )
+            path = item.get("path", item.get("npath"))
+            url = item.get("url")
+            if not isinstance(path, str) or not _is_url(url):
+                raise FxiaokeResponseError(
+                    endpoint,
+                    trace_id,
+                    f"data[{index}] lacks a string path or an http(s) url (keys: {sorted(item)})",
+                )
+            received[path] = url  # type: ignore[assignment]
+    elif isinstance(data, Mapping) and data and all(isinstance(key, str) for key in data):
+        for path, url in data.items():
+            if not _is_url(url):
+                raise FxiaokeResponseError(
+                    endpoint, trace_id, f"the URL of path {path!r} is not an http(s) URL"
+                )
+            received[path] = url
+    else:
+        shape = "missing" if data is None else f"{type(data).__name__}"
+        raise FxiaokeResponseError(
+            endpoint,
+            trace_id,
+            f"data is {shape}; expected a list of {{path, url}} objects, a {{path: url}} map, or either under data.data",
+        )
+    missing = [path for path in requested if path not in received]
+    if missing:
+        kept = {path: received[path] for path in requested if path in received}
+        raise FxiaokeMissingPathsError(endpoint, trace_id, missing, kept)
+    return {path: received[path] for path in requested}
+
+
+def check_expire_hours(expire_hours: object) -> int:
+    """
+    Check that a URL lifetime is a whole number of hours of at least 1.
+
+    :param expire_hours: the lifetime in hours.
+    :raises TypeError: for a bool, float or other non-integer.
+    :raises ValueError: for zero or a negative number.
+    """
+    if isinstance(expire_hours, bool) or not isinstance(expire_hours, int):
+        raise TypeError(
+            f"expire_hours={expire_hours!r} ({type(expire_hours).__name__}) must be a whole number of hours"
+        )
+    if expire_hours < 1:
+        raise ValueError(f"expire_hours={expire_hours!r} must be at least 1 hour")
+    return expire_hours
+
+
+def check_batch_size(batch_size: object) -> int:
+    """
+    Check a batch size: a whole number from 1 to :data:`MAX_BATCH_SIZE`.
+
+    :param batch_size: paths per call.
+    :raises TypeError: for a non-integer.
+    :raises ValueError: when out of range.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int):
+        raise TypeError(f"batch_size={batch_size!r} ({type(batch_size).__name__}) must be a whole number")
+    if not 1 <= batch_size <= MAX_BATCH_SIZE:
+        raise ValueError(f"batch_size={batch_size!r} must be between 1 and {MAX_BATCH_SIZE}")
+    return batch_size
+
+
+def distinct_paths(paths: Iterable[object]) -> list[str]:
+    """
+    Check that every path is a non-blank string and drop repeats, keeping first-seen order.
+
+    :param paths: file paths (npaths).
+    :raises TypeError: naming the position of a path that is not a string.
+    :raises ValueError: naming the position of a blank path.
+    """
+    if isinstance(paths, (str, bytes)):
+        raise TypeError("paths must be a list of path strings, not a single string")
+    seen: dict[str, None] = {}
+    for index, path in enumerate(paths):
+        if not isinstance(path, str):
+            raise TypeError(f"paths[{index}] is {type(path).__name__}, expected a path string")
+        if not path.strip():
+            raise ValueError(f"paths[{index}] is blank; remove it or supply the file's path")
+        seen[path] = None
+    return list(seen)
+
+
+def iter_presigned_batches(
+    client: FxiaokeClient,
+    paths: Iterable[str],
+    *,
+    expire_hours: int = 1,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> Iterator[PresignedBatch]:
+    """
+    Presign distinct paths one batch per call, yielding each batch as it arrives.
+
+    Every argument is checked before the first call. Paths the server left out of its answer are
+    listed in the batch's ``missing``; the caller decides whether that fails the run.
+
+    :param client: the API client.
+    :param paths: file paths; repeats are presigned once.
+    :param expire_hours: URL lifetime in hours, at least 1.
+    :param batch_size: paths per call.
+    """
+    check_expire_hours(expire_hours)
+    check_batch_size(batch_size)
+    unique = distinct_paths(paths)
+    for start in range(0, len(unique), batch_size):
+        batch = unique[start : start + batch_size]
+        requested_at = datetime.now(UTC)
+        body = client.call(PRESIGN_ENDPOINT, {"paths": batch, "expire": expire_hours})
+        missing: list[str] = []
+        try:
+            urls = parse_presigned_urls(body, batch, PRESIGN_ENDPOINT)
+        except FxiaokeMissingPathsError as err:
+            urls, missing = err.received, err.missing
+        yield PresignedBatch(
+            paths=batch,
+            urls=urls,
+            requested_at=requested_at,
+            expires_at=requested_at + timedelta(hours=expire_hours),
+            trace_id=body.get("traceId") if isinstance(body.get("traceId"), str) else None,
+            missing=missing,
+        )
+
+
+def get_large_file_url(client: FxiaokeClient, path: str) -> str:
+    """
+    Get the download URL of one large file (an ``ALIOSS_`` path), valid for 3600 s.
+
+    :param client: the API client.
+    :param path: the file path.
+    :raises FxiaokeResponseError: when the response carries no ``data.url``.
+    """
+    distinct_paths([path])
+    body = client.call(LARGE_FILE_ENDPOINT, {"path": path})
+    data = body.get("data")
+    url = data.get("url") if isinstance(data, Mapping) else data
+    if not _is_url(url):
+        trace_id = body.get("traceId") if isinstance(body.get("traceId"), str) else None
+        raise FxiaokeResponseError(LARGE_FILE_ENDPOINT, trace_id, "data.url is missing or not an http(s) URL")
+    return url  # type: ignore[return-value]

@@ -1,0 +1,127 @@
+"""
+Client-side rate limiting shared by every process of a host.
+
+The Open API allows 100 calls per 20 s per interface and answers 14001 beyond that. Parallel tasks
+against one tenant would trip that limit if each paced itself alone, so the limiter keeps one sliding
+window per (tenant, endpoint) in a small JSON file guarded by a file lock. Calls wait for a free slot
+instead of failing. The logic is about forty lines on top of ``filelock``, which the token store
+already uses, so no separate rate-limiting library is pulled in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+
+from filelock import FileLock
+
+#: Share of the window added as slack, so that network latency between the client's clock and the
+#: server's arrival time cannot squeeze one call too many into a server-side window.
+WINDOW_SLACK = 0.025
+
+
+class RateLimiter:
+    """
+    A sliding-window limiter: at most ``calls`` acquisitions per ``window`` seconds per endpoint.
+
+    :param calls: acquisitions allowed per window.
+    :param window: window length in seconds.
+    :param key: the tenant part of the state key; endpoints are added to it.
+    :param directory: folder for the shared state files; ``None`` keeps the state in this process only.
+    :param clock: returns the current time in seconds; tests pass a fake one.
+    :param sleep: waits a number of seconds; tests pass a fake one.
+    """
+
+    def __init__(
+        self,
+        calls: int,
+        window: float,
+        *,
+        key: str,
+        directory: Path | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if calls < 1 or window <= 0:
+            raise ValueError(
+                f"Rate limit needs calls >= 1 and window > 0, got calls={calls!r} window={window!r}"
+            )
+        self.calls = calls
+        self.window = window * (1 + WINDOW_SLACK)
+        self.key = key
+        self.directory = directory
+        self.clock = clock
+        self.sleep = sleep
+        #: Seconds spent waiting for a slot, summed over all acquisitions.
+        self.waited = 0.0
+        self._memory: dict[str, deque[float]] = {}
+        self._thread_lock = threading.Lock()
+        self._file_locks: dict[str, FileLock] = {}
+
+    def _state_name(self, endpoint: str) -> str:
+        return hashlib.sha256(f"{self.key}\n{endpoint}".encode()).hexdigest()[:40]
+
+    def _lock(self, name: str) -> contextlib.AbstractContextManager[object]:
+        if self.directory is None:
+            return self._thread_lock
+        with self._thread_lock:
+            if name not in self._file_locks:
+                self._file_locks[name] = FileLock(str(self.directory / f"rate-{name}.lock"), mode=0o600)
+            return self._file_locks[name]
+
+    def _read(self, name: str) -> deque[float]:
+        if self.directory is None:
+            return self._memory.setdefault(name, deque())
+        try:
+            stamps = json.loads((self.directory / f"rate-{name}.json").read_text(encoding="utf-8"))
+            return deque(float(stamp) for stamp in stamps)
+        except (OSError, ValueError, TypeError):
+            return deque()
+
+    def _write(self, name: str, stamps: deque[float]) -> None:
+        if self.directory is None:
+            return
+        handle, temporary = tempfile.mkstemp(dir=self.directory, prefix=".rate-", suffix=".tmp")
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            json.dump(list(stamps), stream)
+        os.replace(temporary, self.directory / f"rate-{name}.json")
+
+    def try_acquire(self, endpoint: str) -> float:
+        """
+        Take a slot for one call if one is free.
+
+        :param endpoint: the API path; each endpoint has its own window.
+        :return: 0 when a slot was taken, otherwise the seconds until one frees up.
+        """
+        name = self._state_name(endpoint)
+        with self._lock(name):
+            now = self.clock()
+            stamps = self._read(name)
+            while stamps and stamps[0] <= now - self.window:
+                stamps.popleft()
+            if len(stamps) < self.calls:
+                stamps.append(now)
+                self._write(name, stamps)
+                return 0.0
+            return max(stamps[0] + self.window - now, 0.001)
+
+    def acquire(self, endpoint: str) -> None:
+        """
+        Wait until a slot for one call to ``endpoint`` is free, then take it.
+
+        :param endpoint: the API path.
+        """
+        while True:
+            delay = self.try_acquire(endpoint)
+            if delay == 0.0:
+                return
+            self.waited += delay
+            self.sleep(delay)

@@ -1,0 +1,161 @@
+"""The Airflow hook for the Fxiaoke (ShareCRM) Open API."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from functools import cached_property
+from typing import Any
+
+from airflow.sdk import BaseHook
+from airflow.sdk.log import mask_secret
+
+from fxiaoke_provider.api.client import FxiaokeClient
+from fxiaoke_provider.api.config import ClientConfig, config_from_connection
+from fxiaoke_provider.api.files import (
+    DEFAULT_BATCH_SIZE,
+    PRESIGN_ENDPOINT,
+    PresignedBatch,
+    get_large_file_url,
+    iter_presigned_batches,
+)
+from fxiaoke_provider.exceptions import FxiaokeConfigError, FxiaokeError, FxiaokeMissingPathsError
+
+
+class FxiaokeHook(BaseHook):
+    """
+    Call the Fxiaoke Open API with the credentials of an Airflow connection.
+
+    The hook reads the connection on first use, not when it is built. It fetches the access token once
+    and shares it with every task process of the host, retries transient failures, paces calls under
+    the API's rate limits, and registers the app secret, the permanent code and every token with
+    Airflow's secrets masker.
+
+    .. code-block:: python
+
+        hook = FxiaokeHook(fxiaoke_conn_id="fxiaoke_default")
+        urls = hook.get_presigned_urls(["N_202410_22_a981ae9fe95c43bea8ee8aaebc0c9490.pdf"], expire_hours=2)
+
+    :param fxiaoke_conn_id: the ID of a connection of type ``fxiaoke``.
+    """
+
+    conn_name_attr = "fxiaoke_conn_id"
+    default_conn_name = "fxiaoke_default"
+    conn_type = "fxiaoke"
+    hook_name = "Fxiaoke CRM"
+
+    def __init__(self, fxiaoke_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.fxiaoke_conn_id = fxiaoke_conn_id
+
+    @cached_property
+    def config(self) -> ClientConfig:
+        """The validated client configuration, read from the connection on first use."""
+        conn = self.get_connection(self.fxiaoke_conn_id)
+        if conn.password:
+            mask_secret(conn.password)
+        try:
+            extra = json.loads(conn.extra) if conn.extra else {}
+        except json.JSONDecodeError as err:
+            raise FxiaokeConfigError(
+                "extra", f"is not valid JSON ({err.msg} at position {err.pos})"
+            ) from None
+        if isinstance(extra, Mapping) and isinstance(extra.get("permanent_code"), str):
+            mask_secret(extra["permanent_code"])
+        return config_from_connection(
+            host=conn.host, login=conn.login, password=conn.password, port=conn.port, extra=extra
+        )
+
+    @cached_property
+    def client(self) -> FxiaokeClient:
+        """The API client, built once per hook."""
+        return FxiaokeClient(self.config, logger=self.log, on_secret=mask_secret)
+
+    def get_conn(self) -> FxiaokeClient:
+        """Return the API client."""
+        return self.client
+
+    def call(
+        self,
+        endpoint: str,
+        data: Mapping[str, Any] | None = None,
+        *,
+        envelope: Mapping[str, Any] | None = None,
+        idempotent: bool = True,
+    ) -> dict[str, Any]:
+        """
+        Call any Open API endpoint and return the whole response body.
+
+        Use it for endpoints that have no helper here. The hook adds the credentials, the
+        ``thirdTraceId`` and the ``{"data": ...}`` envelope, and raises on a non-zero ``errorCode``.
+
+        :param endpoint: the API path, for example ``/cgi/crm/v2/data/query``.
+        :param data: the operation's parameters, sent under ``data``.
+        :param envelope: other top-level body fields, such as ``{"includeNull": True}``.
+        :param idempotent: set to False for writes, so a read timeout or dropped connection is not retried.
+        """
+        return self.client.call(endpoint, data, envelope=envelope, idempotent=idempotent)
+
+    def iter_presigned_batches(
+        self, paths: Iterable[str], *, expire_hours: int = 1, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> Iterator[PresignedBatch]:
+        """
+        Presign paths one batch per call and yield each batch as it arrives.
+
+        .. seealso:: https://developer.fxiaoke.com/openapi_v2/en/common/system/other/file/get.html
+
+        :param paths: file paths (npaths); repeats are presigned once.
+        :param expire_hours: URL lifetime in hours, at least 1.
+        :param batch_size: paths per call.
+        """
+        return iter_presigned_batches(self.client, paths, expire_hours=expire_hours, batch_size=batch_size)
+
+    def get_presigned_urls(
+        self, paths: Iterable[str], expire_hours: int = 1, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> dict[str, str]:
+        """
+        Get a presigned download URL for every distinct path, in first-seen order.
+
+        The URLs are bearer credentials: anyone who holds one can read the file until it expires.
+
+        :param paths: file paths (npaths).
+        :param expire_hours: URL lifetime in hours, at least 1.
+        :param batch_size: paths per call.
+        :return: URL by path.
+        :raises FxiaokeMissingPathsError: after every batch, when the server left some paths out; the
+            error's ``received`` holds the URLs that did arrive.
+        """
+        urls: dict[str, str] = {}
+        missing: list[str] = []
+        trace_id = None
+        for batch in self.iter_presigned_batches(paths, expire_hours=expire_hours, batch_size=batch_size):
+            urls.update(batch.urls)
+            if batch.missing:
+                missing.extend(batch.missing)
+                trace_id = trace_id or batch.trace_id
+        if missing:
+            raise FxiaokeMissingPathsError(PRESIGN_ENDPOINT, trace_id, missing, urls)
+        return urls
+
+    def get_large_file_url(self, path: str) -> str:
+        """
+        Get the download URL of one large file (an ``ALIOSS_`` path), valid for 3600 s.
+
+        .. seealso:: https://developer.fxiaoke.com/openapi_v2/en/common/system/other/file/download.html
+
+        :param path: the file path.
+        """
+        return get_large_file_url(self.client, path)
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Fetch an access token to check the connection; return the outcome instead of raising."""
+        try:
+            self.client.check_credentials()
+        except (FxiaokeError, ValueError, PermissionError) as err:
+            return False, str(err)
+        return True, f"Connected to {self.config.base_url} as app {self.config.app_id}"
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        if "client" in self.__dict__:
+            self.client.close()
