@@ -77,6 +77,11 @@ class ClientStats:
     retries: int = 0
 
 
+def _sleep(seconds: float) -> None:
+    # Looked up at call time, so tests can patch ``time.sleep`` for every client at once.
+    time.sleep(seconds)
+
+
 def _check_endpoint(endpoint: str) -> str:
     if (
         not isinstance(endpoint, str)
@@ -109,13 +114,14 @@ class FxiaokeClient:
         logger: LoggerLike | None = None,
         on_secret: Callable[[str], None] | None = None,
         token_store: TokenStore | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
         self.log: LoggerLike = logger or logging.getLogger(__name__)
         self.stats = ClientStats()
-        self._sleep = sleep
+        self._sleep = sleep or _sleep
+        self._clock = clock
         self._session: requests.Session | None = None
         shared_dir = None
         if token_store is None:
@@ -312,7 +318,7 @@ class FxiaokeClient:
 
         body = self._with_retries(once)
         try:
-            token = parse_token(self.config, body, time.time())
+            token = parse_token(self.config, body, self._clock())
         except ValueError as err:
             trace_id = body.get("traceId") if isinstance(body.get("traceId"), str) else None
             raise FxiaokeResponseError(endpoint, trace_id, str(err)) from None

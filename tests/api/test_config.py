@@ -1,0 +1,133 @@
+"""Tests of reading and validating connection fields."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from fxiaoke_provider.api.config import config_from_connection, normalize_base_url
+from fxiaoke_provider.exceptions import FxiaokeConfigError
+
+GOOD: dict[str, Any] = {
+    "host": "open.fxiaoke.com",
+    "login": "FSAID_abc123",
+    "password": "app-secret-value",
+    "port": None,
+    "extra": {"permanent_code": "permanent-code-value", "user_id": "1000"},
+}
+
+
+def _with(**changes: Any) -> dict[str, Any]:
+    fields = {**GOOD, "extra": dict(GOOD["extra"])}
+    for key, value in changes.items():
+        if key.startswith("extra_"):
+            name = key.removeprefix("extra_")
+            if value is None:
+                fields["extra"].pop(name, None)
+            else:
+                fields["extra"][name] = value
+        else:
+            fields[key] = value
+    return fields
+
+
+class TestBaseUrl:
+    @pytest.mark.parametrize(
+        ("host", "port", "expected"),
+        [
+            pytest.param("", None, "https://open.fxiaoke.com", id="empty"),
+            pytest.param(None, None, "https://open.fxiaoke.com", id="none"),
+            pytest.param("open-hwcloud.fxiaoke.com", None, "https://open-hwcloud.fxiaoke.com", id="domain"),
+            pytest.param("https://open-ale.fxiaoke.com/", None, "https://open-ale.fxiaoke.com", id="url"),
+            pytest.param("http://127.0.0.1:8099", None, "http://127.0.0.1:8099", id="loopback-http"),
+            pytest.param("http://localhost", 8099, "http://localhost:8099", id="port-field"),
+            pytest.param("http://[::1]:8099", None, "http://[::1]:8099", id="ipv6-loopback"),
+            pytest.param(" open-na.sharecrm.com ", None, "https://open-na.sharecrm.com", id="spaces"),
+        ],
+    )
+    def test_accepted(self, host: str | None, port: int | None, expected: str) -> None:
+        assert normalize_base_url(host, port) == expected
+
+    @pytest.mark.parametrize(
+        ("host", "port", "fragment"),
+        [
+            pytest.param("http://open.fxiaoke.com", None, "not loopback", id="plain-http"),
+            pytest.param("http://10.0.0.5:8080", None, "not loopback", id="private-http"),
+            pytest.param("ftp://open.fxiaoke.com", None, "scheme", id="ftp"),
+            pytest.param("https://open.fxiaoke.com/cgi", None, "no path", id="path"),
+            pytest.param("https://user:pw@open.fxiaoke.com", None, "credentials", id="userinfo"),
+            pytest.param("https://open.fxiaoke.com:99999", None, "port", id="bad-port"),
+            pytest.param("https://open.fxiaoke.com:443", 8443, "contradicts", id="two-ports"),
+            pytest.param("https://", None, "names no host", id="no-host"),
+        ],
+    )
+    def test_rejected(self, host: str, port: int | None, fragment: str) -> None:
+        with pytest.raises(FxiaokeConfigError, match=fragment):
+            normalize_base_url(host, port)
+
+
+class TestConfigFromConnection:
+    def test_defaults(self) -> None:
+        config = config_from_connection(**GOOD)
+        assert config.base_url == "https://open.fxiaoke.com"
+        assert config.auth_style == "header"
+        assert config.timeout == (10.0, 60.0)
+        assert config.max_retries == 5
+        assert config.token_store == "file"
+
+    def test_repr_hides_secrets(self) -> None:
+        text = repr(config_from_connection(**GOOD))
+        assert "app-secret-value" not in text
+        assert "permanent-code-value" not in text
+
+    def test_legacy(self) -> None:
+        config = config_from_connection(
+            **_with(extra_auth_style="legacy", extra_user_id=None, extra_open_user_id="FSUID_ABC")
+        )
+        assert config.auth_style == "legacy"
+        assert config.open_user_id == "FSUID_ABC"
+
+    def test_numbers_from_strings(self) -> None:
+        config = config_from_connection(**_with(extra_read_timeout="2.5", extra_max_retries="3"))
+        assert config.read_timeout == 2.5
+        assert config.max_retries == 3
+
+    @pytest.mark.parametrize(
+        ("changes", "field"),
+        [
+            pytest.param({"login": ""}, "login", id="login-missing"),
+            pytest.param({"login": "abc"}, "login", id="login-malformed"),
+            pytest.param({"password": ""}, "password", id="password-missing"),
+            pytest.param({"password": None}, "password", id="password-none"),
+            pytest.param({"extra_permanent_code": None}, "extra.permanent_code", id="permanent-code-missing"),
+            pytest.param({"extra_permanent_code": "  "}, "extra.permanent_code", id="permanent-code-blank"),
+            pytest.param({"extra_permanent_code": ["x"]}, "extra.permanent_code", id="permanent-code-list"),
+            pytest.param({"extra_user_id": None}, "extra.user_id", id="user-id-missing"),
+            pytest.param({"extra_user_id": "FSUID_X"}, "extra.user_id", id="user-id-malformed"),
+            pytest.param({"extra_auth_style": "oauth"}, "extra.auth_style", id="auth-style-unknown"),
+            pytest.param({"extra_auth_style": "legacy"}, "extra.open_user_id", id="open-user-id-missing"),
+            pytest.param(
+                {"extra_auth_style": "legacy", "extra_open_user_id": "1000"},
+                "extra.open_user_id",
+                id="open-user-id-malformed",
+            ),
+            pytest.param({"extra_read_timeout": "soon"}, "extra.read_timeout", id="timeout-text"),
+            pytest.param({"extra_read_timeout": 0}, "extra.read_timeout", id="timeout-zero"),
+            pytest.param({"extra_connect_timeout": True}, "extra.connect_timeout", id="timeout-bool"),
+            pytest.param({"extra_max_retries": -1}, "extra.max_retries", id="retries-negative"),
+            pytest.param({"extra_max_retries": 1.5}, "extra.max_retries", id="retries-fraction"),
+            pytest.param({"extra_rate_limit_calls": 0}, "extra.rate_limit_calls", id="rate-zero"),
+            pytest.param({"extra_token_store": "redis"}, "extra.token_store", id="store-unknown"),
+            pytest.param({"extra_permanent_cdoe": "x"}, "extra.permanent_cdoe", id="unknown-key"),
+            pytest.param({"host": "http://example.com"}, "host", id="plain-http"),
+            pytest.param({"extra": ["x"]}, "extra", id="extra-list"),
+        ],
+    )
+    def test_rejected_names_field(self, changes: dict[str, Any], field: str) -> None:
+        with pytest.raises(FxiaokeConfigError) as caught:
+            config_from_connection(**_with(**changes))
+        assert caught.value.field == field
+        assert field in str(caught.value)
+        assert "app-secret-value" not in str(caught.value)
+        assert "permanent-code-value" not in str(caught.value)

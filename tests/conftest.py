@@ -1,0 +1,95 @@
+"""Shared fixtures: an isolated Airflow home, a running emulator and connections that point at it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+# Airflow reads its configuration when first imported, so the test home must be set before any import.
+_AIRFLOW_HOME = tempfile.mkdtemp(prefix="fxiaoke-tests-airflow-")
+os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).resolve().parent.parent / "dags_examples")
+
+import pytest  # noqa: E402
+
+from fxiaoke_provider.api.client import FxiaokeClient  # noqa: E402
+from fxiaoke_provider.api.config import config_from_connection  # noqa: E402
+from fxiaoke_provider.api.token_store import MemoryTokenStore  # noqa: E402
+from fxiaoke_provider.testing import FxiaokeEmulator  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _forget_tokens() -> Iterator[None]:
+    MemoryTokenStore.clear()
+    yield
+    MemoryTokenStore.clear()
+
+
+@pytest.fixture
+def emulator() -> Iterator[FxiaokeEmulator]:
+    """Start an emulator with the demo files on a free loopback port."""
+    with FxiaokeEmulator() as emu:
+        emu.seed_demo_files()
+        yield emu
+
+
+def connection_dict(
+    emu: FxiaokeEmulator, cache_dir: Path, auth_style: str = "header", **extra: Any
+) -> dict[str, Any]:
+    """Build the JSON form of a connection to the emulator, with a private cache folder."""
+    conn = json.loads(emu.connection_json(auth_style))  # type: ignore[arg-type]
+    conn["extra"]["cache_dir"] = str(cache_dir)
+    conn["extra"].update(extra)
+    return conn
+
+
+@pytest.fixture
+def fxiaoke_conn(
+    emulator: FxiaokeEmulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> FxiaokeEmulator:
+    """Point ``fxiaoke_default`` at the emulator (header style) and return the emulator."""
+    conn = connection_dict(emulator, tmp_path / "cache")
+    monkeypatch.setenv("AIRFLOW_CONN_FXIAOKE_DEFAULT", json.dumps(conn))
+    return emulator
+
+
+def make_client(
+    emu: FxiaokeEmulator, cache_dir: Path, auth_style: str = "header", **extra: Any
+) -> FxiaokeClient:
+    """
+    Build a client for the emulator whose clock is the emulator's and whose waits move that clock.
+
+    Nothing sleeps: a back-off or rate-limit wait advances the emulator's clock instead.
+    """
+    conn = connection_dict(emu, cache_dir, auth_style, **extra)
+    config = config_from_connection(
+        host=conn["host"], login=conn["login"], password=conn["password"], port=None, extra=conn["extra"]
+    )
+    return FxiaokeClient(config, clock=emu.clock.now, sleep=emu.clock.advance)
+
+
+@pytest.fixture
+def log_text(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> Any:
+    """
+    Return a function that reads everything logged so far, at every level.
+
+    Airflow's hook and task loggers write through structlog to the process's output, not to the
+    standard ``logging`` handlers that ``caplog`` sees, so both sources are read.
+    """
+    caplog.set_level(logging.DEBUG)
+    collected: list[str] = []
+
+    def read() -> str:
+        out, err = capfd.readouterr()
+        collected.append(out + err)
+        return caplog.text + "".join(collected)
+
+    return read
