@@ -38,6 +38,7 @@ def normalize_base_url(host: str | None, port: int | None = None) -> str:
     Turn the connection's host (a cloud domain or a full base URL) into a base URL.
 
     :param host: ``open.fxiaoke.com``-style domain, ``https://...`` URL, or ``http://`` URL of a loopback host.
+        A bare loopback host such as ``127.0.0.1`` means ``http://``.
     :param port: the connection's port, if set.
     :raises FxiaokeConfigError: when the host is malformed or uses plain ``http://`` off loopback.
     """
@@ -45,7 +46,9 @@ def normalize_base_url(host: str | None, port: int | None = None) -> str:
     if not raw:
         raw = DEFAULT_BASE_URL
     if "://" not in raw:
-        raw = f"https://{raw}"
+        # A bare loopback host is the local emulator, which speaks plain HTTP; every other host gets TLS.
+        bare_host = urlsplit(f"//{raw}").hostname or ""
+        raw = f"{'http' if _is_loopback(bare_host) else 'https'}://{raw}"
     parts = urlsplit(raw)
     if parts.scheme not in ("http", "https"):
         raise FxiaokeConfigError(

@@ -44,6 +44,8 @@ class TestBaseUrl:
             pytest.param("http://localhost", 8099, "http://localhost:8099", id="port-field"),
             pytest.param("http://[::1]:8099", None, "http://[::1]:8099", id="ipv6-loopback"),
             pytest.param(" open-na.sharecrm.com ", None, "https://open-na.sharecrm.com", id="spaces"),
+            pytest.param("127.0.0.1", 8099, "http://127.0.0.1:8099", id="bare-loopback"),
+            pytest.param("127.0.0.1:8099", None, "http://127.0.0.1:8099", id="bare-loopback-port"),
         ],
     )
     def test_accepted(self, host: str | None, port: int | None, expected: str) -> None:
