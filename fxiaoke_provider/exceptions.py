@@ -40,6 +40,9 @@ class FxiaokeError(Exception):
     #: Whether sending the same request again may succeed.
     retryable: bool = False
 
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+
 
 class FxiaokeConfigError(FxiaokeError, ValueError):
     """

@@ -93,3 +93,61 @@ def log_text(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
         return caplog.text + "".join(collected)
 
     return read
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Start recording secrets and output for the suite-wide secret scan."""
+    from tests import secret_scan
+
+    secret_scan.install()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Keep each test phase's captured output and log records for the secret scan."""
+    from tests import secret_scan
+
+    secret_scan.add_text(report.capstdout)
+    secret_scan.add_text(report.capstderr)
+    secret_scan.add_text(report.caplog)
+    if report.longrepr is not None:
+        secret_scan.add_text(str(report.longrepr))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the secret scan after every other test."""
+    items.sort(key=lambda item: item.nodeid.startswith("tests/test_zz_secret_scan.py"))
+
+
+@pytest.fixture(scope="session")
+def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """
+    Return an Airflow home whose metadata database ``airflow db migrate`` has built, shared by the session.
+
+    It is for ``airflow`` subprocesses: set ``AIRFLOW_HOME`` to it in their environment. The in-process
+    home set at the top of this file stays separate.
+    """
+    import subprocess
+    import sys
+
+    home = tmp_path_factory.mktemp("airflow_home")
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW_CONN_")}
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags_examples"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        }
+    )
+    airflow = Path(sys.executable).parent / "airflow"
+    result = subprocess.run(
+        [str(airflow), "db", "migrate"],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if result.returncode != 0:
+        pytest.fail(f"airflow db migrate exited with status {result.returncode}:\n{result.stderr[-4000:]}")
+    return home
