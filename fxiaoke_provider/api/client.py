@@ -56,7 +56,7 @@ INITIAL_RETRY_WAIT = 0.5
 
 
 class LoggerLike(Protocol):
-    """What the client needs of a logger: a stdlib logger and Airflow's task logger both qualify."""
+    """The logger methods the client calls, which both a stdlib logger and Airflow's task logger provide."""
 
     def debug(self, msg: Any, /, *args: Any, **kwargs: Any) -> Any: ...
     def info(self, msg: Any, /, *args: Any, **kwargs: Any) -> Any: ...
@@ -346,7 +346,7 @@ class FxiaokeClient:
         :param idempotent: whether the call may be sent again after a read timeout or a dropped connection.
             Set it to False for writes, which the API has no idempotency key for.
         :raises FxiaokeAPIError: for a non-zero ``errorCode`` that retries did not clear.
-        :raises FxiaokeTransportError: when no usable HTTP answer arrived.
+        :raises FxiaokeTransportError: when no usable HTTP response arrived.
         """
         _check_endpoint(endpoint)
         base_body: dict[str, Any] = dict(envelope or {})

@@ -27,9 +27,9 @@ class FxiaokeHook(BaseHook):
     Call the Fxiaoke Open API with the credentials of an Airflow connection.
 
     The hook reads the connection on first use, not when it is built. It fetches the access token once
-    and shares it with every task process of the host, retries transient failures, paces calls under
-    the API's rate limits, and registers the app secret, the permanent code and every token with
-    Airflow's secrets masker.
+    and shares it with every task process of the host. It retries transient failures and paces calls
+    under the API's rate limits. The app secret, the permanent code and every token are registered
+    with Airflow's secrets masker as soon as they are read.
 
     .. code-block:: python
 
@@ -116,7 +116,7 @@ class FxiaokeHook(BaseHook):
         """
         Get a presigned download URL for every distinct path, in first-seen order.
 
-        The URLs are bearer credentials: anyone who holds one can read the file until it expires.
+        The URLs are bearer credentials, because anyone with a URL can read the file until it expires.
 
         :param paths: file paths (npaths).
         :param expire_hours: URL lifetime in hours, at least 1.

@@ -59,10 +59,10 @@ class PresignFilesOperator(BaseOperator):
 
         presign = PresignFilesOperator(task_id="presign", paths=list_paths(), expire_hours=2)
 
-    :param paths: file paths (templated). A list of path strings, a single string, nested lists
-        (such as a mapped upstream's output), dicts with a ``path`` or ``npath`` key (CRM file-field
-        values), ``None`` items (dropped), or a template that renders any of these, a rendered list
-        string included.
+    :param paths: file paths (templated). Accepted: a list of path strings, a single string, nested
+        lists such as a mapped upstream's output, and dicts with a ``path`` or ``npath`` key (CRM
+        file-field values). ``None`` items are dropped. A template may render any of these, and a
+        rendered list string is read as a list.
     :param expire_hours: URL lifetime in whole hours, at least 1 (templated).
     :param fxiaoke_conn_id: the Fxiaoke connection (templated).
     :param batch_size: paths per ``getPresignedUrl`` call.
