@@ -69,9 +69,13 @@ def main() -> int:
         return 1
     manifest = manifests[-1]
     entries = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
-    mismatched = [e["path"] for e in entries if (manifest.parent / e["file"]).read_bytes() != expected.get(e["path"])]
+    mismatched = [
+        e["path"] for e in entries if (manifest.parent / e["file"]).read_bytes() != expected.get(e["path"])
+    ]
     if mismatched or len(entries) != len(expected):
-        print(f"Demo failed: {len(entries)} file(s) exported, {len(mismatched)} differ from the emulator's copy")
+        print(
+            f"Demo failed: {len(entries)} file(s) exported, {len(mismatched)} differ from the emulator's copy"
+        )
         return 1
     print()
     print(f"Exported {len(entries)} file(s), byte-identical to the emulator's copies, to: {manifest.parent}")
