@@ -83,6 +83,11 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "Retries after the first attempt for transient errors. Default 5.",
                         "schema": {"type": ["integer", "null"], "minimum": 0},
                     },
+                    "max_retry_wait": {
+                        "label": "Max retry wait (s)",
+                        "description": "Upper bound of one back-off wait in seconds. Default 30.",
+                        "schema": {"type": ["number", "null"], "minimum": 0},
+                    },
                     "token_store": {
                         "label": "Token store",
                         "description": "file: share the token with every process of the host. memory: this process only.",

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from fxiaoke_provider.testing import DEMO_PATHS, FxiaokeEmulator
+from tests import secret_scan
 from tests.conftest import REPO_ROOT, connection_dict
 
 PRESIGN = "/cgi/crm/v2/file/getPresignedUrl"
@@ -51,6 +52,7 @@ class TestDagInputs:
         env["AIRFLOW_CONN_FXIAOKE_DEFAULT"] = json.dumps(conn)
         result = _run_airflow(["dags", "test", DAG_ID], env)
         output = result.stdout + result.stderr
+        secret_scan.add_text(output)
         assert result.returncode == 0, output[-6000:]
         assert "Both operators returned all 6 demo paths in order" in output
         # The last mapped batch repeats the first path, so the flattened mapped output has one repeat.
