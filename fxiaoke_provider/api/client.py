@@ -249,10 +249,13 @@ class FxiaokeClient:
         exponential = INITIAL_RETRY_WAIT * 2 ** (state.attempt_number - 1)
         return min(exponential + random.uniform(0, 1), self.config.max_retry_wait)
 
-    def _retrying(self, idempotent: bool) -> tenacity.Retrying:
+    def _retrying(self, idempotent: bool, *, token_call: bool = False) -> tenacity.Retrying:
         def should_retry(state: tenacity.RetryCallState) -> bool:
             error = state.outcome.exception() if state.outcome else None
             if not isinstance(error, FxiaokeError) or not error.retryable:
+                return False
+            if not token_call and getattr(error, "endpoint", None) == token_endpoint(self.config):
+                # The token fetch has already used its own retries; retrying it again here would multiply them.
                 return False
             if (
                 not idempotent
@@ -289,9 +292,9 @@ class FxiaokeClient:
         )
 
     def _with_retries(
-        self, operation: Callable[[], dict[str, Any]], *, idempotent: bool = True
+        self, operation: Callable[[], dict[str, Any]], *, idempotent: bool = True, token_call: bool = False
     ) -> dict[str, Any]:
-        retrying = self._retrying(idempotent)
+        retrying = self._retrying(idempotent, token_call=token_call)
         try:
             return retrying(operation)
         except FxiaokeAPIError as error:
@@ -316,7 +319,7 @@ class FxiaokeClient:
             self.stats.token_calls += 1
             return self._post(endpoint, token_request_body(self.config), {})
 
-        body = self._with_retries(once)
+        body = self._with_retries(once, token_call=True)
         try:
             token = parse_token(self.config, body, self._clock())
         except ValueError as err:

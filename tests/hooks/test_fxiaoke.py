@@ -169,6 +169,16 @@ class TestTokens:
         assert codes == [0, 20016, 0]
         assert "errorCode 20016" in log_text()
 
+    def test_token_outage_not_multiplied(
+        self, emulator: FxiaokeEmulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        hook = _hook_with(monkeypatch, connection_dict(emulator, tmp_path, max_retries=2))
+        emulator.inject(Fault(endpoint="/oauth2.0/token", error_code=-1, times=0))
+        with pytest.raises(FxiaokeAPIError, match="after 3 attempts"):
+            hook.get_presigned_urls(DEMO_PATHS[:1])
+        assert len(_api_calls(emulator, "/oauth2.0/token")) == 3
+        assert _api_calls(emulator) == []
+
     def test_token_rejected_twice_fails(self, fxiaoke_conn: FxiaokeEmulator) -> None:
         fxiaoke_conn.inject(Fault(endpoint=PRESIGN, error_code=20016, times=2))
         with pytest.raises(FxiaokeAuthError, match="20016"):
