@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -118,36 +120,58 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.nodeid.startswith("tests/test_zz_secret_scan.py"))
 
 
+#: Upper bound, in seconds, of one ``airflow`` subprocess, so a hung run fails its test instead of blocking.
+AIRFLOW_COMMAND_TIMEOUT = 300
+
+
+def run_airflow(
+    home: Path, *args: str, dags_folder: Path = REPO_ROOT / "dags_examples", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """
+    Run the ``airflow`` command of this virtual environment and keep its output for the secret scan.
+
+    The subprocess gets none of this process's ``AIRFLOW*`` variables, only the given home and DAGs folder,
+    no example DAGs, and ``env`` on top.
+
+    :param home: the ``AIRFLOW_HOME`` of the subprocess.
+    :param args: the command's arguments, for example ``"dags", "test", "my_dag"``.
+    :param dags_folder: the DAGs folder of the subprocess.
+    :param env: further environment variables, such as ``AIRFLOW_CONN_*``.
+    """
+    from tests import secret_scan
+
+    command_env = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW")}
+    command_env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        }
+    )
+    command_env.update(env or {})
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "airflow"), *args],
+        env=command_env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=AIRFLOW_COMMAND_TIMEOUT,
+        check=False,
+    )
+    secret_scan.add_text(result.stdout + result.stderr)
+    return result
+
+
 @pytest.fixture(scope="session")
 def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """
     Return an Airflow home whose metadata database ``airflow db migrate`` has built, shared by the session.
 
-    It is for ``airflow`` subprocesses: set ``AIRFLOW_HOME`` to it in their environment. The in-process
-    home set at the top of this file stays separate.
+    It is for ``airflow`` subprocesses started with :func:`run_airflow`. The in-process home set at the
+    top of this file stays separate.
     """
-    import subprocess
-    import sys
-
     home = tmp_path_factory.mktemp("airflow_home")
-    env = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW_CONN_")}
-    env.update(
-        {
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags_examples"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        }
-    )
-    airflow = Path(sys.executable).parent / "airflow"
-    result = subprocess.run(
-        [str(airflow), "db", "migrate"],
-        env=env,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    result = run_airflow(home, "db", "migrate")
     if result.returncode != 0:
         pytest.fail(f"airflow db migrate exited with status {result.returncode}:\n{result.stderr[-4000:]}")
     return home

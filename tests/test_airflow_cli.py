@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,41 +12,18 @@ import pytest
 
 import fxiaoke_provider
 from fxiaoke_provider.testing import FxiaokeEmulator
-from tests import secret_scan
-from tests.conftest import REPO_ROOT, connection_dict
+from tests.conftest import connection_dict, run_airflow
 
 pytestmark = pytest.mark.e2e
 
-AIRFLOW = Path(sys.executable).parent / "airflow"
-#: Upper bound, in seconds, of one ``airflow`` subprocess.
-TIMEOUT = 300
 CONN_ID = "fxiaoke_cli"
 WRONG_SECRET = "wrong-app-secret-7f3a9c"
 
 
 def _airflow(airflow_home: Path, *args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW_CONN_")}
-    env.update(
-        {
-            "AIRFLOW_HOME": str(airflow_home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags_examples"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            # Airflow masks extras by key name, and "permanent_code" is not one of its default names.
-            "AIRFLOW__CORE__SENSITIVE_VAR_CONN_NAMES": "permanent_code",
-        }
-    )
-    env.update(extra_env)
-    result = subprocess.run(
-        [str(AIRFLOW), *args],
-        env=env,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        check=False,
-    )
-    secret_scan.add_text(result.stdout + result.stderr)
-    return result
+    # Airflow masks extras by key name, and "permanent_code" is not one of its default names.
+    env = {"AIRFLOW__CORE__SENSITIVE_VAR_CONN_NAMES": "permanent_code", **extra_env}
+    return run_airflow(airflow_home, *args, env=env)
 
 
 def _tail(result: subprocess.CompletedProcess[str]) -> str:

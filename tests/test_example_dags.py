@@ -8,11 +8,9 @@ import functools
 import hashlib
 import html
 import json
-import os
 import re
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,15 +23,11 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from airflow.dag_processing.dagbag import DagBag
 
 from fxiaoke_provider.testing import DEMO_PATHS, DOWNLOAD_PREFIX, FxiaokeEmulator
-from tests import secret_scan
-from tests.conftest import REPO_ROOT, connection_dict
+from tests.conftest import REPO_ROOT, connection_dict, run_airflow
 
 DAGS_FOLDER = REPO_ROOT / "dags_examples"
 DAG_FILES = sorted(DAGS_FOLDER.glob("*.py"))
 DAG_ID = "fxiaoke_presign_export"
-AIRFLOW = Path(sys.executable).parent / "airflow"
-#: Upper bound, in seconds, of one ``airflow`` subprocess.
-TIMEOUT = 300
 FROM_EMAIL = "airflow@example.com"
 _LINK = re.compile(r"https?://[^\s<>\"']+")
 
@@ -63,27 +57,12 @@ def _dags_test(
     """Run ``airflow dags test`` on the example DAG against the emulator and return the result and export root."""
     export_root = tmp_path / "export"
     export_root.mkdir()
-    env = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW_CONN_")}
-    env.update(
-        {
-            "AIRFLOW_HOME": str(airflow_home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW_CONN_FXIAOKE_DEFAULT": json.dumps(connection_dict(emulator, tmp_path / "cache")),
-            "FXIAOKE_EXPORT_ROOT": export_root.as_uri(),
-        }
-    )
-    env.update(extra_env or {})
-    result = subprocess.run(
-        [str(AIRFLOW), "dags", "test", DAG_ID],
-        env=env,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        check=False,
-    )
-    secret_scan.add_text(_output(result))
+    env = {
+        "AIRFLOW_CONN_FXIAOKE_DEFAULT": json.dumps(connection_dict(emulator, tmp_path / "cache")),
+        "FXIAOKE_EXPORT_ROOT": export_root.as_uri(),
+        **(extra_env or {}),
+    }
+    result = run_airflow(airflow_home, "dags", "test", DAG_ID, dags_folder=DAGS_FOLDER, env=env)
     return result, export_root
 
 
