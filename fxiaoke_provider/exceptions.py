@@ -67,14 +67,23 @@ class FxiaokeTransportError(FxiaokeError):
     :param reason: what went wrong, without any body or credential.
     :param http_status: the HTTP status, when a response arrived.
     :param retryable: whether sending the request again may succeed.
+    :param request_sent: whether the request may have reached the server; False only when no
+        connection was made, so that even a write can be sent again safely.
     """
 
     def __init__(
-        self, endpoint: str, reason: str, *, http_status: int | None = None, retryable: bool
+        self,
+        endpoint: str,
+        reason: str,
+        *,
+        http_status: int | None = None,
+        retryable: bool,
+        request_sent: bool = True,
     ) -> None:
         self.endpoint = endpoint
         self.http_status = http_status
         self.retryable = retryable
+        self.request_sent = request_sent
         self.error_code: int | None = None
         self.trace_id: str | None = None
         super().__init__(f"Fxiaoke request to {endpoint} failed: {reason}")

@@ -77,6 +77,12 @@ class ClientStats:
     retries: int = 0
 
 
+def response_trace_id(body: Mapping[str, Any]) -> str | None:
+    """Return a response body's ``traceId``, or None when it is missing or not a string."""
+    trace_id = body.get("traceId")
+    return trace_id if isinstance(trace_id, str) else None
+
+
 def _sleep(seconds: float) -> None:
     # Looked up at call time, so tests can patch ``time.sleep`` for every client at once.
     time.sleep(seconds)
@@ -123,16 +129,14 @@ class FxiaokeClient:
         self._sleep = sleep or _sleep
         self._clock = clock
         self._session: requests.Session | None = None
-        shared_dir = None
-        if token_store is None:
-            if config.token_store == "file":
-                store: TokenStore = FileTokenStore(config.cache_dir)
-                shared_dir = store.directory  # type: ignore[attr-defined]
-            else:
-                store = MemoryTokenStore()
-        else:
+        if token_store is not None:
             store = token_store
-            shared_dir = getattr(token_store, "directory", None)
+        elif config.token_store == "file":
+            store = FileTokenStore(config.cache_dir)
+        else:
+            store = MemoryTokenStore()
+        # The rate limiter shares its state through the token store's folder, when the store has one.
+        shared_dir = getattr(store, "directory", None)
         self.tokens = TokenManager(
             config, store, self._fetch_token, on_token=on_secret or (lambda _: None), clock=clock
         )
@@ -190,7 +194,9 @@ class FxiaokeClient:
                 timeout=self.config.timeout,
             )
         except requests.ConnectTimeout as err:
-            raise FxiaokeTransportError(endpoint, "connection timed out", retryable=True) from err
+            raise FxiaokeTransportError(
+                endpoint, "connection timed out", retryable=True, request_sent=False
+            ) from err
         except requests.ReadTimeout as err:
             raise FxiaokeTransportError(endpoint, "read timed out", retryable=True) from err
         except requests.ConnectionError as err:
@@ -224,8 +230,7 @@ class FxiaokeClient:
             ) from None
         if not isinstance(body, dict):
             raise FxiaokeResponseError(endpoint, None, f"expected a JSON object, got {type(body).__name__}")
-        trace_id = body.get("traceId")
-        trace_id = trace_id if isinstance(trace_id, str) else None
+        trace_id = response_trace_id(body)
         code = body.get("errorCode")
         if isinstance(code, bool) or not isinstance(code, int):
             if isinstance(code, str) and code.lstrip("-").isdigit():
@@ -257,11 +262,7 @@ class FxiaokeClient:
             if not token_call and getattr(error, "endpoint", None) == token_endpoint(self.config):
                 # The token fetch has already used its own retries; retrying it again here would multiply them.
                 return False
-            if (
-                not idempotent
-                and isinstance(error, FxiaokeTransportError)
-                and "connection timed out" not in str(error)
-            ):
+            if not idempotent and isinstance(error, FxiaokeTransportError) and error.request_sent:
                 # The request may have reached the server, and a write must not be sent twice.
                 return False
             if isinstance(error, FxiaokeAPIError) and error.error_code == -2:
@@ -323,8 +324,7 @@ class FxiaokeClient:
         try:
             token = parse_token(self.config, body, self._clock())
         except ValueError as err:
-            trace_id = body.get("traceId") if isinstance(body.get("traceId"), str) else None
-            raise FxiaokeResponseError(endpoint, trace_id, str(err)) from None
+            raise FxiaokeResponseError(endpoint, response_trace_id(body), str(err)) from None
         self.log.info(
             "Fetched a new Fxiaoke access token (valid for %.0f s)", token.expires_at - token.obtained_at
         )

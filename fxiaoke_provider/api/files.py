@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fxiaoke_provider.api.client import FxiaokeClient
+from fxiaoke_provider.api.client import FxiaokeClient, response_trace_id
 from fxiaoke_provider.exceptions import FxiaokeMissingPathsError, FxiaokeResponseError
 
 PRESIGN_ENDPOINT = "/cgi/crm/v2/file/getPresignedUrl"
@@ -65,7 +65,7 @@ def parse_presigned_urls(body: Mapping[str, Any], requested: Sequence[str], endp
     :raises FxiaokeResponseError: when ``data`` has none of the accepted shapes; the message names the traceId.
     :raises FxiaokeMissingPathsError: when some requested paths got no URL.
     """
-    trace_id = body.get("traceId") if isinstance(body.get("traceId"), str) else None
+    trace_id = response_trace_id(body)
     data = body.get("data")
     if isinstance(data, Mapping) and isinstance(data.get("data"), (list, Mapping)):
         data = data["data"]
@@ -195,7 +195,7 @@ def iter_presigned_batches(
             urls=urls,
             requested_at=requested_at,
             expires_at=requested_at + timedelta(hours=expire_hours),
-            trace_id=body.get("traceId") if isinstance(body.get("traceId"), str) else None,
+            trace_id=response_trace_id(body),
             missing=missing,
         )
 
@@ -213,6 +213,6 @@ def get_large_file_url(client: FxiaokeClient, path: str) -> str:
     data = body.get("data")
     url = data.get("url") if isinstance(data, Mapping) else data
     if not _is_url(url):
-        trace_id = body.get("traceId") if isinstance(body.get("traceId"), str) else None
+        trace_id = response_trace_id(body)
         raise FxiaokeResponseError(LARGE_FILE_ENDPOINT, trace_id, "data.url is missing or not an http(s) URL")
     return url  # type: ignore[return-value]

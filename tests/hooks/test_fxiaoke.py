@@ -270,6 +270,23 @@ class TestErrors:
         emulator.inject(Fault(endpoint=PRESIGN, delay_seconds=0.5))
         assert list(hook.get_presigned_urls(DEMO_PATHS[:1])) == DEMO_PATHS[:1]
 
+    def test_write_not_resent_after_timeout(
+        self, emulator: FxiaokeEmulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        hook = _hook_with(monkeypatch, connection_dict(emulator, tmp_path, read_timeout=0.2))
+        emulator.inject(Fault(endpoint=PRESIGN, delay_seconds=0.5))
+        with pytest.raises(FxiaokeTransportError, match="read timed out"):
+            hook.call(PRESIGN, {"paths": DEMO_PATHS[:1], "expire": 1}, idempotent=False)
+        # The emulator logs the delayed request only after its delay, so count the client's attempts.
+        assert hook.client.stats.attempts - hook.client.stats.token_calls == 1
+        assert hook.client.stats.retries == 0
+
+    def test_write_retried_after_error_code(self, fxiaoke_conn: FxiaokeEmulator) -> None:
+        fxiaoke_conn.inject(Fault(endpoint=PRESIGN, error_code=-1))
+        body = FxiaokeHook().call(PRESIGN, {"paths": DEMO_PATHS[:1], "expire": 1}, idempotent=False)
+        assert body["errorCode"] == 0
+        assert len(_api_calls(fxiaoke_conn)) == 2
+
     def test_retries_exhausted(
         self, emulator: FxiaokeEmulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     ) -> None:
