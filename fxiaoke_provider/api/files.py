@@ -182,22 +182,35 @@ def iter_presigned_batches(
     check_batch_size(batch_size)
     unique = distinct_paths(paths)
     for start in range(0, len(unique), batch_size):
-        batch = unique[start : start + batch_size]
-        requested_at = datetime.now(UTC)
-        body = client.call(PRESIGN_ENDPOINT, {"paths": batch, "expire": expire_hours})
-        missing: list[str] = []
-        try:
-            urls = parse_presigned_urls(body, batch, PRESIGN_ENDPOINT)
-        except FxiaokeMissingPathsError as err:
-            urls, missing = err.received, err.missing
-        yield PresignedBatch(
-            paths=batch,
-            urls=urls,
-            requested_at=requested_at,
-            expires_at=requested_at + timedelta(hours=expire_hours),
-            trace_id=response_trace_id(body),
-            missing=missing,
-        )
+        yield presign_batch(client, unique[start : start + batch_size], expire_hours=expire_hours)
+
+
+def presign_batch(client: FxiaokeClient, paths: list[str], *, expire_hours: int) -> PresignedBatch:
+    """
+    Presign one batch of paths with one ``getPresignedUrl`` call.
+
+    The caller has already checked the arguments: distinct, non-blank paths, no more than fit one call,
+    and a whole number of hours. :func:`iter_presigned_batches` does those checks for whole path lists.
+
+    :param client: the API client.
+    :param paths: the batch's paths.
+    :param expire_hours: URL lifetime in hours.
+    """
+    requested_at = datetime.now(UTC)
+    body = client.call(PRESIGN_ENDPOINT, {"paths": paths, "expire": expire_hours})
+    missing: list[str] = []
+    try:
+        urls = parse_presigned_urls(body, paths, PRESIGN_ENDPOINT)
+    except FxiaokeMissingPathsError as err:
+        urls, missing = err.received, err.missing
+    return PresignedBatch(
+        paths=paths,
+        urls=urls,
+        requested_at=requested_at,
+        expires_at=requested_at + timedelta(hours=expire_hours),
+        trace_id=response_trace_id(body),
+        missing=missing,
+    )
 
 
 def get_large_file_url(client: FxiaokeClient, path: str) -> str:

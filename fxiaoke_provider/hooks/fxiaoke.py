@@ -18,6 +18,7 @@ from fxiaoke_provider.api.files import (
     PresignedBatch,
     get_large_file_url,
     iter_presigned_batches,
+    presign_batch,
 )
 from fxiaoke_provider.exceptions import FxiaokeConfigError, FxiaokeError, FxiaokeMissingPathsError
 
@@ -109,6 +110,15 @@ class FxiaokeHook(BaseHook):
         :param batch_size: paths per call.
         """
         return iter_presigned_batches(self.client, paths, expire_hours=expire_hours, batch_size=batch_size)
+
+    def presign_batch(self, paths: list[str], *, expire_hours: int) -> PresignedBatch:
+        """
+        Presign one batch of already checked, distinct paths with one API call.
+
+        :param paths: the batch's paths, at most as many as one call takes.
+        :param expire_hours: URL lifetime in hours.
+        """
+        return presign_batch(self.client, paths, expire_hours=expire_hours)
 
     def get_presigned_urls(
         self, paths: Iterable[str], expire_hours: int = 1, batch_size: int = DEFAULT_BATCH_SIZE

@@ -159,20 +159,16 @@ class PresignFilesOperator(BaseOperator):
         for start in range(0, total, batch_size):
             batch_paths = paths[start : start + batch_size]
             try:
-                for batch in self.hook.iter_presigned_batches(
-                    batch_paths, expire_hours=expire_hours, batch_size=batch_size
-                ):
-                    expires_at = _timestamp(batch)
-                    results.extend(
-                        {"path": p, "url": u, "expires_at": expires_at} for p, u in batch.urls.items()
+                batch = self.hook.presign_batch(batch_paths, expire_hours=expire_hours)
+                expires_at = _timestamp(batch)
+                results.extend({"path": p, "url": u, "expires_at": expires_at} for p, u in batch.urls.items())
+                if batch.missing:
+                    failures.extend((path, "no URL returned") for path in batch.missing)
+                    self.log.error(
+                        "The server returned no URL for %d path(s) of a batch (traceId %s)",
+                        len(batch.missing),
+                        batch.trace_id,
                     )
-                    if batch.missing:
-                        failures.extend((path, "no URL returned") for path in batch.missing)
-                        self.log.error(
-                            "The server returned no URL for %d path(s) of a batch (traceId %s)",
-                            len(batch.missing),
-                            batch.trace_id,
-                        )
             except FxiaokeError as err:
                 if _ends_the_run(err):
                     self._keep_partial_results(context, results)
