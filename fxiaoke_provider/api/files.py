@@ -16,6 +16,7 @@ from typing import Any
 
 from fxiaoke_provider.api.client import FxiaokeClient, response_trace_id
 from fxiaoke_provider.exceptions import FxiaokeMissingPathsError, FxiaokeResponseError
+from fxiaoke_provider.paths import validate_expire_hours
 
 PRESIGN_ENDPOINT = "/cgi/crm/v2/file/getPresignedUrl"
 LARGE_FILE_ENDPOINT = "/cgi/crm/v2/generateDownloadSignatureUrlByAuth"
@@ -110,19 +111,19 @@ def parse_presigned_urls(body: Mapping[str, Any], requested: Sequence[str], endp
 
 def check_expire_hours(expire_hours: object) -> int:
     """
-    Check that a URL lifetime is a whole number of hours of at least 1.
+    Check that a URL lifetime is an ``int`` of hours within the range the operator accepts too.
+
+    Unlike the operator's templated argument, a string of digits is rejected here.
 
     :param expire_hours: the lifetime in hours.
     :raises TypeError: for a bool, float or other non-integer.
-    :raises ValueError: for zero or a negative number.
+    :raises ValueError: for a number below 1 or above :data:`~fxiaoke_provider.paths.MAX_EXPIRE_HOURS`.
     """
     if isinstance(expire_hours, bool) or not isinstance(expire_hours, int):
         raise TypeError(
             f"expire_hours={expire_hours!r} ({type(expire_hours).__name__}) must be a whole number of hours"
         )
-    if expire_hours < 1:
-        raise ValueError(f"expire_hours={expire_hours!r} must be at least 1 hour")
-    return expire_hours
+    return validate_expire_hours(expire_hours)
 
 
 def check_batch_size(batch_size: object) -> int:

@@ -127,6 +127,8 @@ class TestPresign:
             pytest.param({"expire_hours": 0}, ValueError, id="zero-hours"),
             pytest.param({"expire_hours": True}, TypeError, id="bool-hours"),
             pytest.param({"expire_hours": 1.5}, TypeError, id="float-hours"),
+            pytest.param({"expire_hours": "2"}, TypeError, id="string-hours"),
+            pytest.param({"expire_hours": 169}, ValueError, id="hours-above-max"),
             pytest.param({"batch_size": 0}, ValueError, id="zero-batch"),
             pytest.param({"batch_size": "10"}, TypeError, id="string-batch"),
         ],
