@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -94,26 +95,30 @@ def _text(extra: Mapping[str, Any], key: str) -> str | None:
 
 
 def _number(
-    extra: Mapping[str, Any], key: str, default: float, *, minimum: float, integer: bool = False
+    extra: Mapping[str, Any],
+    key: str,
+    default: float,
+    *,
+    minimum: float,
+    maximum: float,
+    integer: bool = False,
 ) -> Any:
     value = extra.get(key)
     if value is None or (isinstance(value, str) and not value.strip()):
         return default
     what = "a whole number" if integer else "a number"
+    expected = f"expected {what} from {minimum:g} to {maximum:g}"
     if isinstance(value, bool):
-        raise FxiaokeConfigError(f"extra.{key}", f"{value!r} is a boolean; expected {what} >= {minimum:g}")
+        raise FxiaokeConfigError(f"extra.{key}", f"{value!r} is a boolean; {expected}")
     try:
         number = int(value) if integer else float(value)
-    except (TypeError, ValueError):
-        raise FxiaokeConfigError(
-            f"extra.{key}", f"{value!r} is not {what}; expected {what} >= {minimum:g}"
-        ) from None
+    except (TypeError, ValueError, OverflowError):
+        raise FxiaokeConfigError(f"extra.{key}", f"{value!r} is not {what}; {expected}") from None
     if integer and isinstance(value, float) and not value.is_integer():
-        raise FxiaokeConfigError(f"extra.{key}", f"{value!r} is not {what}")
-    if number < minimum:
-        raise FxiaokeConfigError(
-            f"extra.{key}", f"{value!r} is below the minimum; expected {what} >= {minimum:g}"
-        )
+        raise FxiaokeConfigError(f"extra.{key}", f"{value!r} is not {what}; {expected}")
+    # NaN fails every comparison, so the range test alone would let it through.
+    if not math.isfinite(number) or not minimum <= number <= maximum:
+        raise FxiaokeConfigError(f"extra.{key}", f"{value!r} is out of range; {expected}")
     return number
 
 
@@ -250,12 +255,12 @@ def config_from_connection(
         auth_style=auth_style,  # type: ignore[arg-type]
         user_id=user_id,
         open_user_id=open_user_id,
-        connect_timeout=_number(extra, "connect_timeout", 10.0, minimum=0.001),
-        read_timeout=_number(extra, "read_timeout", 60.0, minimum=0.001),
-        max_retries=_number(extra, "max_retries", 5, minimum=0, integer=True),
-        max_retry_wait=_number(extra, "max_retry_wait", 30.0, minimum=0),
+        connect_timeout=_number(extra, "connect_timeout", 10.0, minimum=0.001, maximum=3600),
+        read_timeout=_number(extra, "read_timeout", 60.0, minimum=0.001, maximum=3600),
+        max_retries=_number(extra, "max_retries", 5, minimum=0, maximum=100, integer=True),
+        max_retry_wait=_number(extra, "max_retry_wait", 30.0, minimum=0, maximum=3600),
         token_store=token_store,  # type: ignore[arg-type]
         cache_dir=_text(extra, "cache_dir"),
-        rate_limit_calls=_number(extra, "rate_limit_calls", 100, minimum=1, integer=True),
-        rate_limit_window=_number(extra, "rate_limit_window", 20.0, minimum=0.001),
+        rate_limit_calls=_number(extra, "rate_limit_calls", 100, minimum=1, maximum=100_000, integer=True),
+        rate_limit_window=_number(extra, "rate_limit_window", 20.0, minimum=0.001, maximum=86_400),
     )

@@ -61,8 +61,10 @@ class FxiaokeHook(BaseHook):
             raise FxiaokeConfigError(
                 "extra", f"is not valid JSON ({err.msg} at position {err.pos})"
             ) from None
-        if isinstance(extra, Mapping) and isinstance(extra.get("permanent_code"), str):
-            mask_secret(extra["permanent_code"])
+        code = extra.get("permanent_code") if isinstance(extra, Mapping) else None
+        if isinstance(code, (str, int)) and not isinstance(code, bool):
+            # Requests carry the code as the config reader returns it: a stripped string.
+            mask_secret(str(code).strip())
         return config_from_connection(
             host=conn.host, login=conn.login, password=conn.password, port=conn.port, extra=extra
         )

@@ -360,6 +360,17 @@ class TestSecrets:
 
 
 class TestConnectionFields:
+    @pytest.mark.parametrize("code", [pytest.param("  padded-permanent-code-77  ", id="padded"), 987654321])
+    def test_permanent_code_masked_as_sent(
+        self, emulator: FxiaokeEmulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, code: object
+    ) -> None:
+        from airflow.sdk._shared.secrets_masker import redact
+
+        hook = _hook_with(monkeypatch, connection_dict(emulator, tmp_path, permanent_code=code))
+        sent = hook.config.permanent_code
+        assert sent == str(code).strip()
+        assert redact(f"value {sent} end") == "value *** end"
+
     def test_bad_field_before_network(
         self, fxiaoke_conn: FxiaokeEmulator, monkeypatch: pytest.MonkeyPatch
     ) -> None:
