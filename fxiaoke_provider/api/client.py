@@ -203,6 +203,9 @@ class FxiaokeClient:
             raise FxiaokeTransportError(
                 endpoint, f"connection failed ({type(err).__name__})", retryable=True
             ) from err
+        except requests.exceptions.ChunkedEncodingError as err:
+            # The connection broke while the response body was arriving, a passing network fault.
+            raise FxiaokeTransportError(endpoint, "response body cut off", retryable=True) from err
         except requests.RequestException as err:
             raise FxiaokeTransportError(
                 endpoint, f"request failed ({type(err).__name__})", retryable=False

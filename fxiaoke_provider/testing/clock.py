@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 
@@ -35,8 +36,10 @@ class EmulatorClock:
 
         :param seconds: how far to move, in seconds; must not be negative.
         """
-        if seconds < 0:
-            raise ValueError(f"cannot move the emulator clock backwards: seconds={seconds!r}")
+        if not math.isfinite(seconds) or seconds < 0:
+            raise ValueError(
+                f"cannot move the emulator clock by seconds={seconds!r}; pass a finite number >= 0"
+            )
         with self._lock:
             self._offset += seconds
             return time.time() + self._offset

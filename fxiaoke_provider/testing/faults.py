@@ -1,8 +1,9 @@
-"""Injected faults: error codes, delays, dropped connections and raw non-JSON responses."""
+"""Injected faults: error codes, delays, dropped connections, cut-off bodies and raw non-JSON responses."""
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
 import threading
 from collections.abc import Sequence
@@ -36,6 +37,8 @@ class Fault:
     delay_seconds: float = 0.0
     #: Close the connection without sending any response.
     drop: bool = False
+    #: Handle the request, then send only half of the response body before closing the connection.
+    truncate: bool = False
     #: HTTP status of a raw response, e.g. 502 for a proxy error page.
     http_status: int | None = None
     #: Body of a raw response. With ``http_status`` unset, it is sent with status 200.
@@ -49,9 +52,23 @@ class Fault:
     probability: float = 1.0
 
     def __post_init__(self) -> None:
-        actions = [self.error_code is not None, self.drop, self.raw_response]
+        actions = [self.error_code is not None, self.drop, self.raw_response, self.truncate]
         if sum(actions) > 1:
-            raise ValueError("a fault takes at most one of error_code, drop and http_status/body")
+            raise ValueError("a fault takes at most one of error_code, drop, truncate and http_status/body")
+        if self.body is not None and not isinstance(self.body, bytes):
+            raise TypeError(
+                f"fault body must be bytes, got {type(self.body).__name__}; encode the text first"
+            )
+        for name in ("delay_seconds", "probability"):
+            number = getattr(self, name)
+            if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number):
+                raise TypeError(f"fault {name} must be a finite number, got {number!r}")
+        if self.times is not None and (isinstance(self.times, bool) or not isinstance(self.times, int)):
+            raise TypeError(f"fault times must be an int or None, got {self.times!r}")
+        if self.http_status is not None and (
+            isinstance(self.http_status, bool) or not isinstance(self.http_status, int)
+        ):
+            raise TypeError(f"fault http_status must be an int, got {self.http_status!r}")
         if self.error_code is not None and (
             isinstance(self.error_code, bool) or not isinstance(self.error_code, int)
         ):
@@ -66,7 +83,7 @@ class Fault:
             raise ValueError(f"fault probability must be between 0 and 1, got {self.probability!r}")
         if not any(actions) and self.delay_seconds == 0:
             raise ValueError(
-                "a fault needs an error_code, drop, http_status/body or a positive delay_seconds"
+                "a fault needs an error_code, drop, truncate, http_status/body or a positive delay_seconds"
             )
 
     @property

@@ -57,6 +57,8 @@ class _Response:
     content_type: str
     body: bytes
     error_code: int | None = None
+    #: Send only the first half of the body, then close the connection.
+    truncate: bool = False
 
 
 class EmulatorHTTPServer(ThreadingHTTPServer):
@@ -273,7 +275,11 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
                 return self._json_response(ApiReply(fault.error_code, fault.error_message))
 
         if method == "POST":
-            return self._json_response(context.protocol.handle_post(path, query, headers, body, body_error))
+            response = self._json_response(
+                context.protocol.handle_post(path, query, headers, body, body_error)
+            )
+            response.truncate = fault is not None and fault.truncate
+            return response
         if path.startswith(DOWNLOAD_PREFIX):
             status, reason, content = context.protocol.check_download(path, query)
             if content is None:
@@ -297,6 +303,10 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
         self.end_headers()
         # Write a large file in slices of one view, so no extra copy of its bytes is made.
         view = memoryview(response.body)
+        if response.truncate:
+            # Content-Length announced the whole body, so the client sees the connection break mid-body.
+            view = view[: len(view) // 2]
+            self.close_connection = True
         chunk = max(chunk_bytes, 1024)
         for start in range(0, len(view), chunk):
             self.wfile.write(view[start : start + chunk])

@@ -265,6 +265,12 @@ class TestErrors:
         fxiaoke_conn.inject(Fault(endpoint=PRESIGN, drop=True))
         assert list(FxiaokeHook().get_presigned_urls(DEMO_PATHS[:1])) == DEMO_PATHS[:1]
 
+    def test_cut_off_body_retried(self, fxiaoke_conn: FxiaokeEmulator) -> None:
+        fxiaoke_conn.inject(Fault(endpoint=PRESIGN, truncate=True))
+        hook = FxiaokeHook()
+        assert list(hook.get_presigned_urls(DEMO_PATHS[:1])) == DEMO_PATHS[:1]
+        assert hook.client.stats.retries == 1
+
     def test_read_timeout_retried(
         self, emulator: FxiaokeEmulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     ) -> None:

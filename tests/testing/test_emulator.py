@@ -1008,11 +1008,46 @@ class TestEmulatorFaults:
             pytest.param({"delay_seconds": -1.0}, id="delay"),
             pytest.param({"http_status": 99}, id="status"),
             pytest.param({"error_code": True}, id="bool-code"),
+            pytest.param({"drop": True, "truncate": True}, id="drop-and-truncate"),
         ],
     )
     def test_invalid_fault(self, kwargs: dict[str, Any]) -> None:
         with pytest.raises(ValueError, match="fault"):
             Fault(**kwargs)
+
+    @pytest.mark.parametrize(
+        "kwargs",
+        [
+            pytest.param({"body": "<html>"}, id="text-body"),
+            pytest.param({"error_code": 1, "times": "3"}, id="text-times"),
+            pytest.param({"error_code": 1, "probability": "0.5"}, id="text-probability"),
+            pytest.param({"http_status": "502"}, id="text-status"),
+            pytest.param({"delay_seconds": float("inf")}, id="endless-delay"),
+            pytest.param({"error_code": 1, "probability": float("nan")}, id="nan-probability"),
+        ],
+    )
+    def test_fault_wrong_type(self, kwargs: dict[str, Any]) -> None:
+        with pytest.raises(TypeError, match="fault"):
+            Fault(**kwargs)
+
+    def test_truncated_body(self, emulator: FxiaokeEmulator) -> None:
+        emulator.inject(Fault(endpoint=TOKEN_PATH, truncate=True))
+        with pytest.raises(requests.exceptions.ChunkedEncodingError):
+            requests.post(
+                emulator.base_url + TOKEN_PATH,
+                params={"thirdTraceId": str(uuid.uuid4())},
+                json=token_body(),
+                timeout=TIMEOUT,
+            )
+        assert emulator.token_calls == 1
+        assert call(emulator, TOKEN_PATH, token_body())["errorCode"] == 0
+
+    @pytest.mark.parametrize("seconds", [float("nan"), float("inf"), -1.0])
+    def test_clock_rejects_bad_move(self, emulator: FxiaokeEmulator, seconds: float) -> None:
+        before = emulator.clock.now()
+        with pytest.raises(ValueError, match="finite"):
+            emulator.clock.advance(seconds)
+        assert emulator.clock.now() >= before
 
     def test_inject_random_faults(self, emulator: FxiaokeEmulator) -> None:
         emulator.settings.enforce_rate_limit = False
