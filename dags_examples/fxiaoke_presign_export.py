@@ -9,8 +9,8 @@ The pipeline:
    ``ObjectStoragePath`` (``file://`` by default; ``s3://`` or ``gs://`` work once that provider is
    installed). It checks each file's size and writes ``manifest.jsonl`` beside the files.
 4. ``notify`` e-mails each file, its link and the link's expiry through the SMTP connection
-   ``smtp_conn_id`` when that connection exists; otherwise it logs a summary with the URLs' query
-   strings removed, because a presigned URL is a bearer credential.
+   ``smtp_conn_id`` when that connection exists. Without it, the task logs a summary with the URLs'
+   query strings removed, because a presigned URL is a bearer credential.
 
 The default paths are the demo files of the bundled emulator (``python -m fxiaoke_provider.testing``).
 """
@@ -42,7 +42,7 @@ DEMO_PATHS = [
     "ALIOSS_b76aa83b15197631dcf992451e7574d1",
 ]
 
-#: Where exported files go unless the run's ``export_root`` param says otherwise.
+#: Folder for exported files, unless the run's ``export_root`` param sets another.
 DEFAULT_EXPORT_ROOT = os.environ.get("FXIAOKE_EXPORT_ROOT", "file:///tmp/fxiaoke_export")
 
 #: Bytes per read while streaming a download, so no whole file is held in memory.

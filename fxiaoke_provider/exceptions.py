@@ -5,10 +5,10 @@ The tree::
 
     FxiaokeError
      +-- FxiaokeConfigError          a connection field is missing or malformed (also a ValueError)
-     +-- FxiaokeTransportError       no usable HTTP answer: connection error, timeout, HTTP status, non-JSON body
-     +-- FxiaokeResponseError        a JSON answer of an unexpected shape
-     |    +-- FxiaokeMissingPathsError   the presign answer left out some requested paths
-     +-- FxiaokeAPIError             the API answered with a non-zero ``errorCode``
+     +-- FxiaokeTransportError       no usable HTTP response: connection error, timeout, HTTP status, non-JSON body
+     +-- FxiaokeResponseError        a JSON response of an unexpected shape
+     |    +-- FxiaokeMissingPathsError   the presign response left out some requested paths
+     +-- FxiaokeAPIError             the API returned a non-zero ``errorCode``
      |    +-- FxiaokeAuthError           credentials or the access token were rejected
      |    +-- FxiaokeRateLimitError      a rate limit was still exceeded after every retry
      |    +-- FxiaokeQuotaError          the tenant's daily quota is used up, or none was bought
@@ -61,7 +61,7 @@ class FxiaokeConfigError(FxiaokeError, ValueError):
 
 class FxiaokeTransportError(FxiaokeError):
     """
-    The server gave no usable HTTP answer.
+    The server sent no usable HTTP response.
 
     :param endpoint: the API path called.
     :param reason: what went wrong, without any body or credential.
@@ -91,7 +91,7 @@ class FxiaokeTransportError(FxiaokeError):
 
 class FxiaokeResponseError(FxiaokeError):
     """
-    The server answered with JSON of an unexpected shape.
+    The server returned JSON of an unexpected shape.
 
     :param endpoint: the API path called.
     :param trace_id: the response's ``traceId``, for a support ticket.
@@ -107,7 +107,7 @@ class FxiaokeResponseError(FxiaokeError):
 
 class FxiaokeMissingPathsError(FxiaokeResponseError):
     """
-    The presign answer left out some of the requested paths.
+    The presign response left out some of the requested paths.
 
     :param endpoint: the API path called.
     :param trace_id: the response's ``traceId``.
@@ -130,7 +130,7 @@ class FxiaokeMissingPathsError(FxiaokeResponseError):
 
 class FxiaokeAPIError(FxiaokeError):
     """
-    The Open API answered with a non-zero ``errorCode``.
+    The Open API returned a non-zero ``errorCode``.
 
     :param error_code: the ``errorCode``.
     :param endpoint: the API path called.

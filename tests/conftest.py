@@ -84,7 +84,7 @@ def log_text(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
     Return a function that reads everything logged so far, at every level.
 
     Airflow's hook and task loggers write through structlog to the process's output, not to the
-    standard ``logging`` handlers that ``caplog`` sees, so both sources are read.
+    standard ``logging`` handlers that ``caplog`` reads, so both sources are read.
     """
     caplog.set_level(logging.DEBUG)
     collected: list[str] = []

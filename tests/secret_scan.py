@@ -4,7 +4,7 @@ Collect every secret the emulator hands out and every text the test suite produc
 The pytest plugin in ``conftest.py`` records each test's captured output and log records, and each
 ``FxiaokeError`` message as it is built. The secrets are the demo app secret and permanent code, every
 token the emulator issues and every download-URL signature it makes. ``test_zz_secret_scan.py`` runs
-last and checks that no text holds a secret.
+last and checks that no text contains a secret.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Reliability under faults, parallel processes, token expiry, permanent errors and malformed answers."""
+"""Reliability under faults, parallel processes, token expiry, permanent errors and malformed responses."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The suite-wide check that no output of any test holds a secret; it runs after every other test."""
+"""The suite-wide check that no output of any test contains a secret; it runs after every other test."""
 
 from __future__ import annotations
 

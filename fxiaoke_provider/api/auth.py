@@ -139,7 +139,7 @@ class TokenManager:
 
     def invalidate(self, token: Token) -> None:
         """
-        Drop a token that the server rejected, unless the store already holds a newer one.
+        Drop a token that the server rejected, unless the store already contains a newer one.
 
         :param token: the rejected token.
         """

@@ -227,7 +227,7 @@ class FxiaokeClient:
             content_type = response.headers.get("Content-Type", "unknown")
             raise FxiaokeTransportError(
                 endpoint,
-                f"the body is not JSON (Content-Type {content_type!r}); a proxy or a wrong host may be answering",
+                f"the body is not JSON (Content-Type {content_type!r}); a proxy or a wrong host may be responding",
                 http_status=status,
                 retryable=False,
             ) from None

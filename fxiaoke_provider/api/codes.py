@@ -1,7 +1,7 @@
 """
 Registry of the Fxiaoke Open API's global error codes.
 
-The gateway answers HTTP 200 for every business, auth and quota failure and reports it in the body's
+The gateway returns HTTP 200 for every business, auth and quota failure and reports it in the body's
 ``errorCode``. The vendor states that ``errorMessage`` may change and must not drive logic, so every
 decision in this package branches on the code alone. Meanings follow the vendor's global return-code
 page (``https://developer.fxiaoke.com/openapi_v2/start/guide/codes.html``), paraphrased.
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 
 class ErrorClass(enum.Enum):
-    """How a client should react to an error code."""
+    """Reaction a client should take to an error code."""
 
     #: A passing fault: back off and send again.
     TRANSIENT = "transient"

@@ -21,9 +21,9 @@ from fxiaoke_provider.paths import validate_expire_hours
 PRESIGN_ENDPOINT = "/cgi/crm/v2/file/getPresignedUrl"
 LARGE_FILE_ENDPOINT = "/cgi/crm/v2/generateDownloadSignatureUrlByAuth"
 
-#: Paths per ``getPresignedUrl`` call. The vendor documents no maximum; 100 is the largest list size
-#: it documents anywhere (the query page size), it keeps a request body near 10 KB, and at the limit
-#: of 100 calls per 20 s it still allows 500 paths a second.
+#: Paths per ``getPresignedUrl`` call, an assumption because the vendor documents no maximum. 100 is the
+#: largest list size the vendor documents anywhere (the query page size). It keeps a request body near
+#: 10 KB, and at the limit of 100 calls per 20 s it still allows 500 paths a second.
 DEFAULT_BATCH_SIZE = 100
 #: Upper bound accepted for ``batch_size``; larger batches risk the server's undocumented limits.
 MAX_BATCH_SIZE = 1000
@@ -171,7 +171,7 @@ def iter_presigned_batches(
     """
     Presign distinct paths one batch per call, yielding each batch as it arrives.
 
-    Every argument is checked before the first call. Paths the server left out of its answer are
+    Every argument is checked before the first call. Paths the server left out of its response are
     listed in the batch's ``missing``; the caller decides whether that fails the run.
 
     :param client: the API client.

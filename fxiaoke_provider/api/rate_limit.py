@@ -1,7 +1,7 @@
 """
 Client-side rate limiting shared by every process of a host.
 
-The Open API allows 100 calls per 20 s per interface and answers 14001 beyond that. Parallel tasks
+The Open API allows 100 calls per 20 s per interface and returns 14001 beyond that. Parallel tasks
 against one tenant would trip that limit if each paced itself alone, so the limiter keeps one sliding
 window per (tenant, endpoint) in a small JSON file guarded by a file lock. Calls wait for a free slot
 instead of failing. The logic is about forty lines on top of ``filelock``, which the token store

@@ -1,5 +1,5 @@
 """
-Where access tokens live between calls, processes and tasks.
+Stores that keep access tokens between calls, processes and tasks.
 
 A token is valid for 7200 s and the token endpoint allows only 10 calls a minute and never two at once,
 so every process that talks to one tenant should share one token. :class:`FileTokenStore` shares it
@@ -187,7 +187,7 @@ class FileTokenStore(TokenStore):
             raise
 
     def discard(self, key: str, value: str) -> None:
-        """Delete the token file of a key if it still holds ``value``."""
+        """Delete the token file of a key if it still contains ``value``."""
         with self.lock(key):
             current = self.get(key)
             if current is not None and current.value == value:

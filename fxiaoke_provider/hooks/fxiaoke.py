@@ -135,7 +135,7 @@ class FxiaokeHook(BaseHook):
         :param batch_size: paths per call.
         :return: URL by path.
         :raises FxiaokeMissingPathsError: after every batch, when the server left some paths out; the
-            error's ``received`` holds the URLs that did arrive.
+            error's ``received`` contains the URLs that did arrive.
         """
         urls: dict[str, str] = {}
         missing: list[str] = []
