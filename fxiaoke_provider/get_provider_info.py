@@ -90,8 +90,13 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "token_store": {
                         "label": "Token store",
-                        "description": "file: share the token with every process of the host. memory: this process only.",
-                        "schema": {"type": ["string", "null"], "enum": ["file", "memory"], "default": "file"},
+                        "description": "file: share the token with every process of the host. airflow: with every host, "
+                        "through Airflow Variables. memory: this process only.",
+                        "schema": {
+                            "type": ["string", "null"],
+                            "enum": ["file", "airflow", "memory"],
+                            "default": "file",
+                        },
                     },
                     "cache_dir": {
                         "label": "Cache folder",

@@ -131,7 +131,8 @@ class FxiaokeClient:
         self._session: requests.Session | None = None
         if token_store is not None:
             store = token_store
-        elif config.token_store == "file":
+        elif config.token_store != "memory":
+            # "airflow" needs Airflow Variables, which the hook supplies; without the hook it is the file store.
             store = FileTokenStore(config.cache_dir)
         else:
             store = MemoryTokenStore()

@@ -22,7 +22,7 @@ APP_ID_PATTERN = re.compile(r"^FSAID_[A-Za-z0-9_-]+$")
 USER_ID_PATTERN = re.compile(r"^-?[0-9]{1,18}$")
 
 AuthStyle = Literal["header", "legacy"]
-TokenStoreKind = Literal["memory", "file"]
+TokenStoreKind = Literal["memory", "file", "airflow"]
 
 
 def _is_loopback(hostname: str) -> bool:
@@ -143,7 +143,8 @@ class ClientConfig:
     max_retries: int = 5
     #: Upper bound, in seconds, of one exponential back-off wait.
     max_retry_wait: float = 30.0
-    #: Where access tokens are shared: ``file`` (every process of this host) or ``memory`` (this process).
+    #: Where access tokens are shared: ``file`` (every process of this host), ``airflow`` (every host,
+    #: through Airflow Variables, with the hook) or ``memory`` (this process).
     token_store: TokenStoreKind = "file"
     #: Folder of the file token store and of the shared rate-limit state; empty means the user's cache folder.
     cache_dir: str | None = None
@@ -244,8 +245,8 @@ def config_from_connection(
             )
 
     token_store = (_text(extra, "token_store") or "file").lower()
-    if token_store not in ("memory", "file"):
-        raise FxiaokeConfigError("extra.token_store", f"{token_store!r} is not 'file' or 'memory'")
+    if token_store not in ("memory", "file", "airflow"):
+        raise FxiaokeConfigError("extra.token_store", f"{token_store!r} is not 'file', 'airflow' or 'memory'")
 
     return ClientConfig(
         base_url=base_url,

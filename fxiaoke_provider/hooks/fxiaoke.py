@@ -21,6 +21,7 @@ from fxiaoke_provider.api.files import (
     presign_batch,
 )
 from fxiaoke_provider.exceptions import FxiaokeConfigError, FxiaokeError, FxiaokeMissingPathsError
+from fxiaoke_provider.hooks.variable_token_store import AirflowVariableTokenStore
 
 
 class FxiaokeHook(BaseHook):
@@ -72,7 +73,10 @@ class FxiaokeHook(BaseHook):
     @cached_property
     def client(self) -> FxiaokeClient:
         """The API client, built once per hook."""
-        return FxiaokeClient(self.config, logger=self.log, on_secret=mask_secret)
+        store = (
+            AirflowVariableTokenStore(self.config.cache_dir) if self.config.token_store == "airflow" else None
+        )
+        return FxiaokeClient(self.config, logger=self.log, on_secret=mask_secret, token_store=store)
 
     def get_conn(self) -> FxiaokeClient:
         """Return the API client."""
