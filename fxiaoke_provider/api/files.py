@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fxiaoke_provider.api.client import FxiaokeClient, response_trace_id
-from fxiaoke_provider.exceptions import FxiaokeMissingPathsError, FxiaokeResponseError
+from fxiaoke_provider.exceptions import FxiaokeAPIError, FxiaokeMissingPathsError, FxiaokeResponseError
 from fxiaoke_provider.paths import validate_expire_hours
 
 PRESIGN_ENDPOINT = "/cgi/crm/v2/file/getPresignedUrl"
@@ -27,6 +27,11 @@ LARGE_FILE_ENDPOINT = "/cgi/crm/v2/generateDownloadSignatureUrlByAuth"
 DEFAULT_BATCH_SIZE = 100
 #: Upper bound accepted for ``batch_size``; larger batches risk the server's undocumented limits.
 MAX_BATCH_SIZE = 1000
+#: ``errorCode`` of a rejected parameter (15002).
+#: NOTE: the vendor does not document the code for an unknown file path; 15002 is assumed, as the emulator does.
+REJECTED_PARAMETER_CODE = 15002
+#: Single paths rejected, with no call accepted yet, after which splitting a rejected batch stops.
+MAX_REJECTED_BEFORE_GIVING_UP = 4
 #: Lifetime in seconds of a large-file download URL, as the vendor documents it (not configurable).
 LARGE_FILE_URL_SECONDS = 3600
 
@@ -186,17 +191,7 @@ def iter_presigned_batches(
         yield presign_batch(client, unique[start : start + batch_size], expire_hours=expire_hours)
 
 
-def presign_batch(client: FxiaokeClient, paths: list[str], *, expire_hours: int) -> PresignedBatch:
-    """
-    Presign one batch of paths with one ``getPresignedUrl`` call.
-
-    The caller has already checked the arguments: distinct, non-blank paths, no more than fit one call,
-    and a whole number of hours. :func:`iter_presigned_batches` does those checks for whole path lists.
-
-    :param client: the API client.
-    :param paths: the batch's paths.
-    :param expire_hours: URL lifetime in hours.
-    """
+def _presign_call(client: FxiaokeClient, paths: list[str], expire_hours: int) -> PresignedBatch:
     requested_at = datetime.now(UTC)
     body = client.call(PRESIGN_ENDPOINT, {"paths": paths, "expire": expire_hours})
     missing: list[str] = []
@@ -212,6 +207,102 @@ def presign_batch(client: FxiaokeClient, paths: list[str], *, expire_hours: int)
         trace_id=response_trace_id(body),
         missing=missing,
     )
+
+
+def _is_rejection(error: FxiaokeAPIError) -> bool:
+    return error.error_code == REJECTED_PARAMETER_CODE
+
+
+def _merge(paths: list[str], parts: list[PresignedBatch]) -> PresignedBatch:
+    urls = {path: url for part in parts for path, url in part.urls.items()}
+    missing = {path for part in parts for path in part.missing}
+    first = min(parts, key=lambda part: part.requested_at)
+    return PresignedBatch(
+        paths=paths,
+        urls={path: urls[path] for path in paths if path in urls},
+        requested_at=first.requested_at,
+        expires_at=first.expires_at,
+        trace_id=first.trace_id,
+        missing=[path for path in paths if path in missing],
+    )
+
+
+@dataclass
+class _SplitState:
+    """Progress of splitting one rejected batch."""
+
+    first_error: FxiaokeAPIError
+    calls_accepted: int = 0
+    paths_rejected: int = 0
+
+
+def _split(client: FxiaokeClient, paths: list[str], expire_hours: int, state: _SplitState) -> PresignedBatch:
+    middle = len(paths) // 2
+    halves = (paths[:middle], paths[middle:])
+    return _merge(paths, [_presign_or_split(client, half, expire_hours, state) for half in halves])
+
+
+def _presign_or_split(
+    client: FxiaokeClient, paths: list[str], expire_hours: int, state: _SplitState
+) -> PresignedBatch:
+    try:
+        batch = _presign_call(client, paths, expire_hours)
+    except FxiaokeAPIError as error:
+        if not _is_rejection(error):
+            raise
+        if len(paths) > 1:
+            return _split(client, paths, expire_hours, state)
+        state.paths_rejected += 1
+        if state.calls_accepted == 0 and state.paths_rejected >= MAX_REJECTED_BEFORE_GIVING_UP:
+            # Nothing was accepted yet: the request itself is the likely cause, not its paths.
+            raise state.first_error from None
+        now = datetime.now(UTC)
+        return PresignedBatch(
+            paths=paths,
+            urls={},
+            requested_at=now,
+            expires_at=now + timedelta(hours=expire_hours),
+            trace_id=error.trace_id,
+            missing=list(paths),
+        )
+    state.calls_accepted += 1
+    return batch
+
+
+def presign_batch(client: FxiaokeClient, paths: list[str], *, expire_hours: int) -> PresignedBatch:
+    """
+    Presign one batch of paths, usually with one ``getPresignedUrl`` call.
+
+    A server that rejects a whole batch with 15002 (parameter invalid) because one path in it is unknown
+    names no path (the code for an unknown path is an assumption, see :data:`REJECTED_PARAMETER_CODE`).
+    So on 15002 the batch is split in halves, recursively, and the paths rejected on their own are
+    listed in the result's ``missing`` while the rest get URLs. Finding ``k`` unknown paths among ``n``
+    takes about ``2 k log2(n)`` calls. When :data:`MAX_REJECTED_BEFORE_GIVING_UP` single paths are
+    rejected before any call is accepted, the request itself is taken to be the cause and the first
+    error is raised.
+
+    The caller has already checked the arguments: distinct, non-blank paths, no more than fit one call,
+    and a whole number of hours. :func:`iter_presigned_batches` does those checks for whole path lists.
+
+    :param client: the API client.
+    :param paths: the batch's paths.
+    :param expire_hours: URL lifetime in hours.
+    :raises FxiaokeAPIError: for every error other than a rejection that splitting resolves.
+    """
+    try:
+        return _presign_call(client, paths, expire_hours)
+    except FxiaokeAPIError as error:
+        if not _is_rejection(error) or len(paths) == 1:
+            raise
+        state = _SplitState(first_error=error)
+    client.log.warning(
+        "Fxiaoke rejected a batch of %d path(s) with errorCode %s (traceId %s); splitting it to find the "
+        "rejected path(s)",
+        len(paths),
+        state.first_error.error_code,
+        state.first_error.trace_id,
+    )
+    return _split(client, paths, expire_hours, state)
 
 
 def get_large_file_url(client: FxiaokeClient, path: str) -> str:
