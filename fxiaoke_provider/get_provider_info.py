@@ -23,7 +23,14 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "hooks": [{"integration-name": "Fxiaoke", "python-modules": ["fxiaoke_provider.hooks.fxiaoke"]}],
         "operators": [
-            {"integration-name": "Fxiaoke", "python-modules": ["fxiaoke_provider.operators.files"]}
+            {
+                "integration-name": "Fxiaoke",
+                "python-modules": [
+                    "fxiaoke_provider.operators.files",
+                    "fxiaoke_provider.operators.crm",
+                    "fxiaoke_provider.operators.storage",
+                ],
+            }
         ],
         "connection-types": [
             {

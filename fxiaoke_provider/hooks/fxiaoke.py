@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
@@ -12,16 +13,24 @@ from airflow.sdk.log import mask_secret
 
 from fxiaoke_provider.api.client import FxiaokeClient
 from fxiaoke_provider.api.config import ClientConfig, config_from_connection
+from fxiaoke_provider.api.crm import MAX_PAGE_SIZE, iter_records
 from fxiaoke_provider.api.files import (
     DEFAULT_BATCH_SIZE,
+    LARGE_FILE_URL_SECONDS,
     PRESIGN_ENDPOINT,
     PresignedBatch,
+    check_expire_hours,
+    distinct_paths,
     get_large_file_url,
     iter_presigned_batches,
     presign_batch,
 )
+from fxiaoke_provider.api.preview import get_preview_url
 from fxiaoke_provider.exceptions import FxiaokeConfigError, FxiaokeError, FxiaokeMissingPathsError
 from fxiaoke_provider.hooks.variable_token_store import AirflowVariableTokenStore
+
+#: Prefix of large-file paths, which only ``generateDownloadSignatureUrlByAuth`` presigns.
+LARGE_FILE_PREFIX = "ALIOSS_"
 
 
 class FxiaokeHook(BaseHook):
@@ -175,3 +184,93 @@ class FxiaokeHook(BaseHook):
         """Close the HTTP session."""
         if "client" in self.__dict__:
             self.client.close()
+
+    def iter_records(
+        self,
+        object_api_name: str,
+        *,
+        fields: Iterable[str] | None = None,
+        filters: Iterable[Mapping[str, Any]] | None = None,
+        page_size: int = MAX_PAGE_SIZE,
+    ) -> Iterator[dict[str, Any]]:
+        """
+        Yield every record of a CRM object that matches the filters, in ``_id`` order.
+
+        Each page keeps ``offset`` at 0 and asks for the records after the previous page's last ``_id``,
+        so objects of more than 10,000 records, the API's offset cap, are read to the end.
+
+        .. seealso:: https://developer.fxiaoke.com/openapi_v2/en/FAQ/deep-paging.html
+
+        :param object_api_name: for example ``AccountObj``; a custom object's name ends in ``__c``.
+        :param fields: field API names to return besides ``_id``; None returns every field.
+        :param filters: ``{"field_name", "operator", "field_values"}`` dicts, all of which must match.
+        :param page_size: records per call, 1 to 100.
+        """
+        return iter_records(self.client, object_api_name, fields=fields, filters=filters, page_size=page_size)
+
+    def presign_any(self, paths: Iterable[str], *, expire_hours: int = 1) -> PresignedBatch:
+        """
+        Presign one batch of paths, sending large files (``ALIOSS_`` paths) to their own endpoint.
+
+        Other paths go to ``getPresignedUrl`` in one call; each large file takes one
+        ``generateDownloadSignatureUrlByAuth`` call, whose link lasts 3600 s whatever ``expire_hours``
+        says. The batch's ``expires_at`` is the earliest expiry of its links.
+
+        :param paths: file paths, at most as many as one ``getPresignedUrl`` call takes; repeats are
+            presigned once.
+        :param expire_hours: lifetime of the ``getPresignedUrl`` links in hours.
+        """
+        check_expire_hours(expire_hours)
+        unique = distinct_paths(paths)
+        large = [path for path in unique if path.startswith(LARGE_FILE_PREFIX)]
+        others = [path for path in unique if not path.startswith(LARGE_FILE_PREFIX)]
+        requested_at = datetime.now(UTC)
+        expires_at = requested_at + timedelta(hours=expire_hours)
+        urls: dict[str, str] = {}
+        missing: list[str] = []
+        trace_id = None
+        if others:
+            batch = self.presign_batch(others, expire_hours=expire_hours)
+            urls.update(batch.urls)
+            missing, trace_id = batch.missing, batch.trace_id
+            requested_at, expires_at = batch.requested_at, batch.expires_at
+        if large:
+            expires_at = min(expires_at, datetime.now(UTC) + timedelta(seconds=LARGE_FILE_URL_SECONDS))
+            urls.update((path, self.get_large_file_url(path)) for path in large)
+        return PresignedBatch(
+            paths=unique,
+            urls={path: urls[path] for path in unique if path in urls},
+            requested_at=requested_at,
+            expires_at=expires_at,
+            trace_id=trace_id,
+            missing=missing,
+        )
+
+    def get_preview_url(
+        self,
+        path: str,
+        filename: str,
+        *,
+        extension: str | None = None,
+        expire_seconds: int = 3600,
+        global_acceleration: bool = False,
+    ) -> str:
+        """
+        Get a link that shows a file in the browser, checked against the vendor's rules before the call.
+
+        .. seealso:: https://www.fxiaoke.com/mob/guide/openapi/dist/en/pages/open-api/collection/other/file/view/
+
+        :param path: the npath, starting with ``N_``, ``TN_``, ``C_`` or ``TC_``, at most 48 characters.
+        :param filename: the name shown, at most 120 characters.
+        :param extension: the file type without the dot, such as ``png``; None takes it from ``filename``.
+        :param expire_seconds: the link's lifetime, 60 to 604800 seconds.
+        :param global_acceleration: serve the link through the global acceleration network.
+        """
+        return get_preview_url(
+            self.client,
+            path,
+            filename,
+            extension=extension,
+            expire_seconds=expire_seconds,
+            global_acceleration=global_acceleration,
+        )

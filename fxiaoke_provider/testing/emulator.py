@@ -6,13 +6,14 @@ import ipaddress
 import json
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Literal
+from typing import Any, Literal
 
 from fxiaoke_provider.testing.clock import EmulatorClock
 from fxiaoke_provider.testing.endpoints import OpenApiProtocol
 from fxiaoke_provider.testing.faults import TRANSIENT_ERROR_CODES, Fault, FaultQueue, build_random_faults
+from fxiaoke_provider.testing.objects import demo_records, generate_records
 from fxiaoke_provider.testing.seed import DEMO_FILES
 from fxiaoke_provider.testing.server import EmulatorHTTPServer, ServerContext
 from fxiaoke_provider.testing.settings import EmulatorSettings
@@ -41,8 +42,9 @@ class FxiaokeEmulator:
     """
     Local HTTP server that emulates the Fxiaoke Open API for tests and demos.
 
-    It serves the two token endpoints, ``getPresignedUrl`` and ``generateDownloadSignatureUrlByAuth``,
-    and downloads of the signed URLs they return. It enforces ``thirdTraceId``, both authentication
+    It serves the two token endpoints, ``getPresignedUrl``, ``generateDownloadSignatureUrlByAuth``,
+    ``generatorPreviewUrl``, the two CRM object query endpoints, and downloads of the signed URLs they
+    return. It enforces ``thirdTraceId``, both authentication
     styles and the rate limits, and can inject faults.
 
     .. code-block:: python
@@ -204,6 +206,73 @@ class FxiaokeEmulator:
         :param expires_in: seconds of emulator time until the URL expires.
         """
         return self._protocol.signed_url(path, int(self.clock.now() + expires_in))
+
+    # CRM objects
+
+    def add_records(self, object_api_name: str, records: Iterable[Mapping[str, Any]]) -> int:
+        """
+        Store CRM records that the query endpoints serve, replacing records with the same ``_id``.
+
+        :param object_api_name: for example ``AccountObj``, or ``Contract__c`` for a custom object.
+        :param records: dicts, each with a string ``_id``; other fields are returned as they are.
+        :return: the number of records added or replaced.
+        """
+        return self._protocol.objects.add(object_api_name, records)
+
+    def records(self, object_api_name: str) -> list[dict[str, Any]]:
+        """
+        Return copies of an object's records, sorted by ``_id``.
+
+        :param object_api_name: the object's API name.
+        """
+        return self._protocol.objects.snapshot(object_api_name)
+
+    def seed_crm_objects(self) -> dict[str, list[dict[str, Any]]]:
+        """
+        Store the demo files and CRM records that reference them, modified within the last day.
+
+        ``AccountObj`` gets an ``attachments`` file field and a ``logo`` image field; the custom object
+        ``Contract__c`` gets ``contract_file__c`` and ``scan_images__c``. Some records have no file.
+
+        :return: the stored records by object API name.
+        """
+        self.seed_demo_files()
+        now_ms = int(self.clock.now() * 1000)
+        seeded = demo_records(now_ms)
+        for name, records in seeded.items():
+            self._protocol.objects.add(name, records)
+        return seeded
+
+    def seed_records(
+        self,
+        object_api_name: str,
+        count: int,
+        *,
+        file_field: str = "attachments",
+        every: int = 1,
+        seed: int = 7,
+    ) -> dict[str, bytes]:
+        """
+        Store ``count`` generated records with a small file on every ``every``-th one, and those files.
+
+        The records' ``last_modified_time`` values are one second apart, starting one day before the
+        emulator's clock. Generating 10,000 records takes well under a second.
+
+        :param object_api_name: the object's API name.
+        :param count: how many records.
+        :param file_field: name of the file field.
+        :param every: put a file on every ``every``-th record.
+        :param seed: seed of the IDs, paths and contents.
+        :return: the generated files' contents by npath.
+        """
+        start_ms = int((self.clock.now() - 86_400) * 1000)
+        records, files = generate_records(
+            count, file_field=file_field, every=every, modified_ms=start_ms, seed=seed
+        )
+        for path, data in files.items():
+            self._state.files.add(path, data)
+        self._protocol.objects.add(object_api_name, records)
+        return files
 
     # Airflow connection
 

@@ -10,6 +10,7 @@ from urllib.parse import quote, unquote
 
 from fxiaoke_provider.testing.clock import EmulatorClock
 from fxiaoke_provider.testing.envelope import ApiError, ApiReply, show_value
+from fxiaoke_provider.testing.objects import ObjectStore, QueryRules
 from fxiaoke_provider.testing.settings import EmulatorSettings
 from fxiaoke_provider.testing.state import EmulatorState, IssuedToken, TokenStyle
 
@@ -17,11 +18,38 @@ TOKEN_PATH = "/oauth2.0/token"
 LEGACY_TOKEN_PATH = "/cgi/corpAccessToken/get/V2"
 PRESIGN_PATH = "/cgi/crm/v2/file/getPresignedUrl"
 LARGE_FILE_URL_PATH = "/cgi/crm/v2/generateDownloadSignatureUrlByAuth"
+QUERY_PATH = "/cgi/crm/v2/data/query"
+CUSTOM_QUERY_PATH = "/cgi/crm/custom/v2/data/query"
+PREVIEW_PATH = "/cgi/crm/v2/generatorPreviewUrl"
+#: Path prefixes a preview accepts, its longest path and name, and the extensions it can show (vendor).
+PREVIEW_PREFIXES = ("N_", "TN_", "C_", "TC_")
+PREVIEW_MAX_PATH = 48
+PREVIEW_MAX_FILENAME = 120
+PREVIEW_EXTENSIONS = frozenset(
+    {
+        "png",
+        "webp",
+        "jpeg",
+        "jpg",
+        "bmp",
+        "gif",
+        "txt",
+        "sql",
+        "js",
+        "css",
+        "csv",
+        "json",
+        "md",
+        "xml",
+        "py",
+        "java",
+    }
+)
 #: Prefix of the emulator's own download URLs; the rest of the path is the URL-quoted npath.
 DOWNLOAD_PREFIX = "/emulator/files/"
 
 TOKEN_PATHS = frozenset({TOKEN_PATH, LEGACY_TOKEN_PATH})
-API_PATHS = frozenset({PRESIGN_PATH, LARGE_FILE_URL_PATH})
+API_PATHS = frozenset({PRESIGN_PATH, LARGE_FILE_URL_PATH, QUERY_PATH, CUSTOM_QUERY_PATH, PREVIEW_PATH})
 KNOWN_POST_PATHS = TOKEN_PATHS | API_PATHS
 
 # The hyphenated form of an RFC 4122 UUID: version digit 4, variant bits 10.
@@ -49,6 +77,8 @@ class OpenApiProtocol:
         self._get_settings = get_settings
         self._get_url_base = get_url_base
         self._stop_event = stop_event
+        #: Records of the CRM objects that the query endpoints serve.
+        self.objects = ObjectStore()
 
     def handle_post(
         self,
@@ -207,6 +237,14 @@ class OpenApiProtocol:
             self._check_rate_limit(token.app_id, path, settings)
         if path == PRESIGN_PATH:
             data: object = self._presign(request, settings)
+        elif path in (QUERY_PATH, CUSTOM_QUERY_PATH):
+            rules = QueryRules(
+                settings.max_query_limit, settings.max_query_offset, settings.query_offset_error_code
+            )
+            query_data = self._data_object(request, "dataObjectApiName and search_query_info")
+            data = self.objects.query(query_data, custom_endpoint=path == CUSTOM_QUERY_PATH, rules=rules)
+        elif path == PREVIEW_PATH:
+            data = self._preview_url(request, settings)
         else:
             data = self._large_file_url(request, settings)
         return ApiReply(0, "OK", {"data": data})
@@ -329,6 +367,49 @@ class OpenApiProtocol:
             raise ApiError(15002, f"path {show_value(path)} not found")
         expires = int(self._clock.now() + settings.large_file_url_seconds)
         return {"url": self.signed_url(path, expires)}
+
+    def _preview_url(self, request: Mapping[str, object], settings: EmulatorSettings) -> dict[str, str]:
+        data = self._data_object(request, "fileInfo and expireTime")
+        info = data.get("fileInfo")
+        if not isinstance(info, dict):
+            raise ApiError(15002, "data.fileInfo must be an object with path, filename and extension")
+        values = {}
+        for name in ("path", "filename", "extension"):
+            value = info.get(name)
+            if not isinstance(value, str) or not value:
+                raise ApiError(
+                    15002, f"data.fileInfo.{name} must be a non-empty string, got {show_value(value)}"
+                )
+            values[name] = value
+        path, filename, extension = values["path"], values["filename"], values["extension"]
+        if not path.startswith(PREVIEW_PREFIXES) or len(path) > PREVIEW_MAX_PATH:
+            raise ApiError(
+                15002,
+                f"data.fileInfo.path {show_value(path)} must start with N_, TN_, C_ or TC_ and have at most "
+                f"{PREVIEW_MAX_PATH} characters",
+            )
+        if len(filename) > PREVIEW_MAX_FILENAME:
+            raise ApiError(15002, f"data.fileInfo.filename has more than {PREVIEW_MAX_FILENAME} characters")
+        if extension not in PREVIEW_EXTENSIONS:
+            raise ApiError(
+                15002,
+                f"data.fileInfo.extension {show_value(extension)} cannot be previewed (no dot, lower case)",
+            )
+        seconds = data.get("expireTime")
+        low, high = settings.min_preview_seconds, settings.max_preview_seconds
+        if isinstance(seconds, bool) or not isinstance(seconds, int) or not low <= seconds <= high:
+            raise ApiError(
+                15002,
+                f"data.expireTime must be whole seconds from {low} to {high}, got {show_value(seconds)}",
+            )
+        acceleration = data.get("globalAcceleration", False)
+        if not isinstance(acceleration, bool):
+            raise ApiError(
+                15002, f"data.globalAcceleration must be a boolean, got {show_value(acceleration)}"
+            )
+        if not self._state.files.contains(path):
+            raise ApiError(15002, f"path {show_value(path)} not found")
+        return {"url": self.signed_url(path, int(self._clock.now() + seconds))}
 
     def signed_url(self, path: str, expires: int) -> str:
         """

@@ -111,6 +111,16 @@ class EmulatorSettings:
     #: Lifetime of a ``generateDownloadSignatureUrlByAuth`` URL, in seconds (vendor: 3600).
     large_file_url_seconds: int = 3600
 
+    #: Largest ``search_query_info.limit`` of an object query (vendor: 100).
+    max_query_limit: int = 100
+    #: Largest ``search_query_info.offset`` of an object query (vendor: 10000).
+    max_query_offset: int = 10_000
+    #: Code for an offset above ``max_query_offset`` (vendor: 10013, with "offset out of range 10000").
+    query_offset_error_code: int = 10013
+    #: Shortest and longest ``expireTime`` of a preview link, in seconds (vendor: 60 and 604800).
+    min_preview_seconds: int = 60
+    max_preview_seconds: int = 604_800
+
     #: Seed of the random generator behind fault probabilities; it is read at start and by ``reset()``.
     random_seed: int = 0
     #: Maximum number of entries in the request log; it is read at start and by ``reset()``.

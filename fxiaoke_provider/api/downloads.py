@@ -1,0 +1,504 @@
+"""Stream presigned files into a folder of any object store, with size checks, retries, re-presigning and a manifest."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+
+from fxiaoke_provider import __version__
+
+#: Bytes per read while streaming, which bounds the memory one download holds.
+CHUNK_SIZE = 1024 * 1024
+#: Connect and read timeouts in seconds of one download.
+DOWNLOAD_TIMEOUT = (10.0, 300.0)
+#: Tries of one download that fails with a transient error (connection, HTTP 5xx or 429, short body).
+MAX_ATTEMPTS = 3
+#: A link that expires within this many seconds is presigned again before it is used.
+EXPIRY_MARGIN_SECONDS = 60
+#: Name of the JSON Lines manifest written beside the files.
+MANIFEST_NAME = "manifest.jsonl"
+#: Maximum length of a written file name. Longer names are cut and given a hash suffix.
+MAX_NAME_LENGTH = 200
+#: Seconds between two progress lines while a long export goes on.
+PROGRESS_INTERVAL_SECONDS = 30.0
+#: Paths per call when links are presigned again, the size of one ``getPresignedUrl`` batch.
+REPRESIGN_BATCH = 100
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+class _QueryRedactor(logging.Filter):
+    """Cut the query string from URLs in the arguments of log records, where a presigned URL keeps its signature."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                arg.partition("?")[0] if isinstance(arg, str) and "?" in arg else arg for arg in record.args
+            )
+        return True
+
+
+_REDACTOR = _QueryRedactor()
+
+
+def redact_http_debug_log() -> None:
+    """
+    Keep presigned URLs out of urllib3's debug log, which names every request's full URL.
+
+    The filter is added once to urllib3's connection-pool logger and only shortens URL arguments.
+    """
+    logger = logging.getLogger("urllib3.connectionpool")
+    if _REDACTOR not in logger.filters:
+        logger.addFilter(_REDACTOR)
+
+
+def _sleep(seconds: float) -> None:
+    # Looked up at call time, so tests can patch ``time.sleep``.
+    time.sleep(seconds)
+
+
+class ExportLogger(Protocol):
+    """The logger methods an export calls, which both a stdlib logger and Airflow's task logger provide."""
+
+    def info(self, msg: Any, /, *args: Any, **kwargs: Any) -> Any: ...
+    def warning(self, msg: Any, /, *args: Any, **kwargs: Any) -> Any: ...
+    def error(self, msg: Any, /, *args: Any, **kwargs: Any) -> Any: ...
+
+
+class TargetPath(Protocol):
+    """The parts of ``ObjectStoragePath`` (or ``pathlib.Path``) that an export uses."""
+
+    @property
+    def name(self) -> str: ...
+    def open(self, mode: str) -> Any: ...
+    def exists(self) -> bool: ...
+    def stat(self) -> Any: ...
+    def unlink(self, missing_ok: bool = ...) -> None: ...
+    def mkdir(self, mode: int = ..., parents: bool = ..., exist_ok: bool = ...) -> None: ...
+    def __truediv__(self, name: str) -> Any: ...
+
+
+def safe_file_name(path: str, reserved: Iterable[str] = (MANIFEST_NAME,)) -> str:
+    """
+    Return a file name for a path that stays inside the export folder and never collides with another.
+
+    Letters, digits, ``.``, ``_`` and ``-`` are kept and every other character becomes ``_``; leading
+    dots are dropped. When that changes the path, or the name is reserved or too long, a hash of the
+    path is appended, so two different paths never share a name.
+
+    :param path: the npath.
+    :param reserved: names the export writes itself, such as the manifest.
+    """
+    name = _UNSAFE.sub("_", path).lstrip(".")
+    if name and name == path and name not in set(reserved) and len(name) <= MAX_NAME_LENGTH:
+        return name
+    digest = hashlib.sha256(path.encode()).hexdigest()[:16]
+    return f"{name[: MAX_NAME_LENGTH - 17] or 'file'}-{digest}"
+
+
+def without_query(url: str) -> str:
+    """Return a URL without its query string and fragment, where a presigned URL keeps its signature."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+class DownloadError(Exception):
+    """
+    One download failed; the message names the path and the reason, never the URL.
+
+    :param path: the npath.
+    :param reason: what went wrong.
+    :param retryable: whether the same link may work on another try.
+    :param expired: whether the server rejected the link (HTTP 403), so a new link may work.
+    """
+
+    def __init__(self, path: str, reason: str, *, retryable: bool = False, expired: bool = False) -> None:
+        self.path = path
+        self.reason = reason
+        self.retryable = retryable
+        self.expired = expired
+        super().__init__(f"{path}: {reason}")
+
+
+@dataclass(frozen=True)
+class ExportItem:
+    """One file to export; the URL is a bearer credential and stays out of the repr."""
+
+    path: str
+    url: str = field(repr=False)
+    #: When the link expires, if known.
+    expires_at: datetime | None = None
+    #: The expected size in bytes, if known.
+    size: int | None = None
+
+
+def _parse_time(value: object, where: str) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"{where}.expires_at={value!r} is not an ISO 8601 time") from None
+    else:
+        raise ValueError(f"{where}.expires_at={value!r} must be an ISO 8601 string")
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def read_items(results: object) -> list[ExportItem]:
+    """
+    Check the results of ``PresignFilesOperator``, a list of ``{"path", "url", "expires_at"}`` dicts.
+
+    A ``size`` key, when present, is the expected size. Repeated paths are exported once.
+
+    :param results: the list.
+    :raises ValueError: naming the first item that is not such a dict; the message never shows a URL.
+    """
+    if isinstance(results, (str, bytes, Mapping)) or not isinstance(results, Iterable):
+        raise ValueError(
+            f"results is {type(results).__name__}; expected the list that PresignFilesOperator returns"
+        )
+    items: dict[str, ExportItem] = {}
+    for index, result in enumerate(results):
+        where = f"results[{index}]"
+        if not isinstance(result, Mapping):
+            raise ValueError(f"{where} is {type(result).__name__}; expected a dict with path and url")
+        path, url = result.get("path"), result.get("url")
+        if not isinstance(path, str) or not path.strip():
+            raise ValueError(f"{where}.path is {type(path).__name__}; expected a non-blank path string")
+        if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+            raise ValueError(f"{where}.url (path {path!r}) is not an http(s) URL")
+        size = result.get("size")
+        known = size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None
+        items.setdefault(path, ExportItem(path, url, _parse_time(result.get("expires_at"), where), known))
+    return list(items.values())
+
+
+def download(
+    session: requests.Session,
+    path: str,
+    url: str,
+    target: TargetPath,
+    *,
+    chunk_size: int = CHUNK_SIZE,
+    timeout: tuple[float, float] = DOWNLOAD_TIMEOUT,
+) -> tuple[int, str]:
+    """
+    Stream one URL into a file, a chunk at a time, and check its size against ``Content-Length``.
+
+    :param session: the HTTP session.
+    :param path: the npath, for messages.
+    :param url: the presigned URL.
+    :param target: the file to write; it is removed again when the download fails.
+    :param chunk_size: bytes per read.
+    :param timeout: connect and read timeouts in seconds.
+    :return: the number of bytes written and their SHA-256.
+    :raises DownloadError: naming the path and the reason.
+    """
+    try:
+        response = session.get(url, stream=True, timeout=timeout)
+    except requests.RequestException as err:
+        # The exception's text holds the URL, so only its type is reported.
+        raise DownloadError(path, f"request failed ({type(err).__name__})", retryable=True) from None
+    with response:
+        status = response.status_code
+        if status == 403:
+            raise DownloadError(path, "HTTP status 403: the link expired or was rejected", expired=True)
+        if status != 200:
+            retryable = status >= 500 or status == 429
+            raise DownloadError(path, f"HTTP status {status}", retryable=retryable)
+        announced = response.headers.get("Content-Length")
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            with target.open("wb") as out:
+                for chunk in response.iter_content(chunk_size):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    size += len(chunk)
+        except requests.RequestException as err:
+            target.unlink(missing_ok=True)
+            raise DownloadError(path, f"body cut off ({type(err).__name__})", retryable=True) from None
+    if announced is not None and announced.isdigit() and int(announced) != size:
+        target.unlink(missing_ok=True)
+        raise DownloadError(path, f"received {size} bytes but Content-Length was {announced}", retryable=True)
+    return size, digest.hexdigest()
+
+
+@dataclass
+class ExportReport:
+    """What one export did."""
+
+    #: Manifest entries of the files in the folder, in input order: path, file, size, sha256, status.
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    #: Paths that failed for good, each with its reason, in input order.
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    #: Links presigned again because they had expired or were about to.
+    represigned: int = 0
+
+    @property
+    def downloaded(self) -> int:
+        """Files downloaded by this export."""
+        return sum(entry["status"] == "downloaded" for entry in self.entries)
+
+    @property
+    def skipped(self) -> int:
+        """Files already present with the expected size."""
+        return sum(entry["status"] == "skipped" for entry in self.entries)
+
+    @property
+    def bytes_written(self) -> int:
+        """Bytes downloaded by this export."""
+        return sum(entry["size"] for entry in self.entries if entry["status"] == "downloaded")
+
+
+class Exporter:
+    """
+    Export presigned files into one folder with a bounded number of parallel downloads.
+
+    A file already in the folder with the size that the previous manifest (or the item) gives is
+    skipped, so a second run downloads nothing. Links that expire within a minute are presigned again
+    in batches before use, and a link the server rejects with HTTP 403 is presigned again once. A file
+    that still fails is reported and the others are written. The manifest lists every file in the
+    folder after the export.
+
+    :param folder: the destination folder.
+    :param presign: returns a fresh URL by path for a list of paths; it is called from one thread at a time.
+    :param max_workers: parallel downloads.
+    :param chunk_size: bytes per read.
+    :param timeout: connect and read timeouts of one download.
+    :param max_attempts: tries of one download that fails with a transient error.
+    :param logger: where progress and failures are logged; no URL is ever logged.
+    :param sleep: waits between tries; tests pass a fake one.
+    :param now: returns the current time, for the expiry check.
+    """
+
+    def __init__(
+        self,
+        folder: TargetPath,
+        presign: Callable[[list[str]], Mapping[str, str]],
+        *,
+        max_workers: int = 4,
+        chunk_size: int = CHUNK_SIZE,
+        timeout: tuple[float, float] = DOWNLOAD_TIMEOUT,
+        max_attempts: int = MAX_ATTEMPTS,
+        logger: ExportLogger | None = None,
+        sleep: Callable[[float], None] = _sleep,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        for name, value, low in (("max_workers", max_workers, 1), ("chunk_size", chunk_size, 1024)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{name}={value!r} must be a whole number of at least {low}")
+        self.folder = folder
+        self.presign = presign
+        self.max_workers = max_workers
+        self.chunk_size = chunk_size
+        self.timeout = timeout
+        self.max_attempts = max(1, max_attempts)
+        self.log: ExportLogger = logger or logging.getLogger(__name__)
+        self._sleep = sleep
+        self._now = now
+        self._presign_lock = threading.Lock()
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._sessions_lock = threading.Lock()
+        self._represigned = 0
+
+    @property
+    def manifest(self) -> TargetPath:
+        """The manifest file in the folder."""
+        return self.folder / MANIFEST_NAME
+
+    def _session(self) -> requests.Session:
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            session.headers["User-Agent"] = f"fxiaoke-airflow-provider/{__version__}"
+            self._local.session = session
+            with self._sessions_lock:
+                self._sessions.append(session)
+        return session
+
+    def _previous_manifest(self) -> dict[str, dict[str, Any]]:
+        try:
+            if not self.manifest.exists():
+                return {}
+            with self.manifest.open("r") as stream:
+                lines = stream.read().splitlines()
+        except OSError as err:
+            self.log.warning("Could not read the previous manifest (%s); every file is downloaded", err)
+            return {}
+        entries = {}
+        for line in lines:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict) and isinstance(entry.get("path"), str):
+                entries[entry["path"]] = entry
+        return entries
+
+    def _present(self, item: ExportItem, previous: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        """Return the manifest entry of a file already in the folder with the expected size, else None."""
+        name = safe_file_name(item.path)
+        expected = previous.get("size") if previous and previous.get("file") == name else item.size
+        if not isinstance(expected, int):
+            return None
+        target = self.folder / name
+        try:
+            if not target.exists() or target.stat().st_size != expected:
+                return None
+        except OSError:
+            return None
+        sha256 = previous.get("sha256") if previous and previous.get("size") == expected else None
+        return {"path": item.path, "file": name, "size": expected, "sha256": sha256, "status": "skipped"}
+
+    def _represign(self, paths: Sequence[str]) -> dict[str, str]:
+        urls: dict[str, str] = {}
+        with self._presign_lock:
+            for start in range(0, len(paths), REPRESIGN_BATCH):
+                urls.update(self.presign(list(paths[start : start + REPRESIGN_BATCH])))
+            self._represigned += len(paths)
+        return urls
+
+    def _fetch(self, item: ExportItem) -> dict[str, Any]:
+        name = safe_file_name(item.path)
+        target = self.folder / name
+        url = item.url
+        represigned = False
+        attempt = 0
+        while True:
+            try:
+                size, sha256 = download(
+                    self._session(), item.path, url, target, chunk_size=self.chunk_size, timeout=self.timeout
+                )
+            except DownloadError as err:
+                if err.expired and not represigned:
+                    represigned = True
+                    url = self._fresh_url(item.path)
+                    continue
+                attempt += 1
+                if not err.retryable or attempt >= self.max_attempts:
+                    raise
+                wait = min(0.5 * 2**attempt, 30.0)
+                self.log.warning(
+                    "[Try %d of %d] %s; trying again in %.1f s", attempt, self.max_attempts, err, wait
+                )
+                self._sleep(wait)
+                continue
+            return {"path": item.path, "file": name, "size": size, "sha256": sha256, "status": "downloaded"}
+
+    def _fresh_url(self, path: str) -> str:
+        self.log.info("The server rejected the link of %s; presigning it again", path)
+        try:
+            url = self._represign([path]).get(path)
+        except Exception as err:
+            raise DownloadError(path, f"presigning again failed ({err})") from None
+        if url is None:
+            raise DownloadError(path, "presigning again returned no URL")
+        return url
+
+    def _fetch_or_fail(self, item: ExportItem) -> dict[str, Any] | tuple[str, str]:
+        try:
+            return self._fetch(item)
+        except DownloadError as err:
+            self.log.error("Download failed for good: %s", err)
+            return (item.path, err.reason)
+        except OSError as err:
+            self.log.error("Writing %s failed: %s", item.path, type(err).__name__)
+            return (item.path, f"write failed ({type(err).__name__})")
+
+    def _refresh_expiring(self, items: list[ExportItem]) -> tuple[list[ExportItem], list[tuple[str, str]]]:
+        deadline = self._now() + timedelta(seconds=EXPIRY_MARGIN_SECONDS)
+        expiring = [
+            item.path for item in items if item.expires_at is not None and item.expires_at <= deadline
+        ]
+        if not expiring:
+            return items, []
+        self.log.info(
+            "Presigning %d link(s) again because they expire within a minute or have expired", len(expiring)
+        )
+        try:
+            urls = self._represign(expiring)
+        except Exception as err:
+            self.log.error("Presigning again failed: %s", err)
+            reason = f"presigning again failed ({type(err).__name__})"
+            failed = set(expiring)
+            return [item for item in items if item.path not in failed], [(path, reason) for path in expiring]
+        fresh, failures = [], []
+        for item in items:
+            if item.path not in expiring:
+                fresh.append(item)
+            elif item.path in urls:
+                fresh.append(ExportItem(item.path, urls[item.path], None, item.size))
+            else:
+                failures.append((item.path, "presigning again returned no URL"))
+        return fresh, failures
+
+    def run(self, items: Sequence[ExportItem]) -> ExportReport:
+        """
+        Export the items, write the manifest, and return what was done; failures do not raise.
+
+        :param items: the files, each path once, as :func:`read_items` returns them.
+        """
+        redact_http_debug_log()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        previous = self._previous_manifest()
+        report = ExportReport()
+        outcome: dict[str, dict[str, Any] | tuple[str, str]] = {}
+        started = last_report = time.monotonic()
+        try:
+            with ThreadPoolExecutor(self.max_workers, thread_name_prefix="fxiaoke-export") as pool:
+                present = list(pool.map(lambda item: self._present(item, previous.get(item.path)), items))
+                pending = [item for item, entry in zip(items, present, strict=True) if entry is None]
+                for item, entry in zip(items, present, strict=True):
+                    if entry is not None:
+                        outcome[item.path] = entry
+                self.log.info(
+                    "%d file(s) already present with the expected size; downloading %d with %d worker(s)",
+                    len(items) - len(pending),
+                    len(pending),
+                    self.max_workers,
+                )
+                pending, refresh_failures = self._refresh_expiring(pending)
+                outcome.update((path, (path, reason)) for path, reason in refresh_failures)
+                for done, (item, result) in enumerate(
+                    zip(pending, pool.map(self._fetch_or_fail, pending), strict=True), 1
+                ):
+                    outcome[item.path] = result
+                    now = time.monotonic()
+                    if now - last_report >= PROGRESS_INTERVAL_SECONDS:
+                        last_report = now
+                        self.log.info(
+                            "Progress: %d of %d download(s) in %.0f s", done, len(pending), now - started
+                        )
+        finally:
+            with self._sessions_lock:
+                for session in self._sessions:
+                    session.close()
+                self._sessions.clear()
+        for item in items:
+            result = outcome[item.path]
+            if isinstance(result, tuple):
+                report.failures.append(result)
+            else:
+                report.entries.append(result)
+        report.represigned = self._represigned
+        with self.manifest.open("w") as out:
+            for entry in report.entries:
+                out.write(json.dumps(entry) + "\n")
+        return report

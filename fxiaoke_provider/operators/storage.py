@@ -1,0 +1,139 @@
+"""Operators that store Fxiaoke files: stream presigned files into Airflow object storage."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator, ObjectStoragePath
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from fxiaoke_provider.api.downloads import CHUNK_SIZE, MANIFEST_NAME, MAX_ATTEMPTS, Exporter, read_items
+from fxiaoke_provider.exceptions import FxiaokePartialFailureError
+from fxiaoke_provider.hooks.fxiaoke import FxiaokeHook
+from fxiaoke_provider.paths import validate_expire_hours
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+def _destination(value: object) -> ObjectStoragePath:
+    if isinstance(value, ObjectStoragePath):
+        return value
+    if not isinstance(value, str) or "://" not in value.strip():
+        raise ValueError(
+            f"destination={value!r} must be an object storage URL such as 'file:///data/fxiaoke' or "
+            "'s3://bucket/prefix', or an ObjectStoragePath"
+        )
+    return ObjectStoragePath(value.strip())
+
+
+class PresignedFilesToObjectStorageOperator(BaseOperator):
+    """
+    Stream the files that ``PresignFilesOperator`` presigned into an object storage folder.
+
+    Each file is downloaded a chunk at a time, so no whole file is held in memory, with ``max_workers``
+    downloads in parallel. Its size is checked against ``Content-Length`` and it is stored under a name
+    made from its path that cannot leave the folder. ``manifest.jsonl`` beside the files gets one
+    ``{"path", "file", "size", "sha256", "status"}`` line per file, ``status`` being ``downloaded`` or
+    ``skipped``.
+
+    Running the task again is safe: a file already in the folder with the size recorded in the manifest
+    is skipped without a download. Links that have expired by the time they are used, as on a retry
+    hours later, are presigned again through the hook. A file that still fails after retries is named
+    in the log, the other files are written, and the task then fails with the counts.
+
+    .. code-block:: python
+
+        export = PresignedFilesToObjectStorageOperator(
+            task_id="export",
+            results=presign.output,
+            destination="s3://bucket/fxiaoke/{{ ds_nodash }}",
+        )
+
+    :param results: the list of ``{"path", "url", "expires_at"}`` dicts that ``PresignFilesOperator``
+        returns (templated). A ``size`` key, when present, is the expected size in bytes.
+    :param destination: the folder, an ``ObjectStoragePath`` or its URL (templated); ``s3://``,
+        ``gs://`` and others work once their Airflow provider is installed.
+    :param max_workers: parallel downloads.
+    :param fxiaoke_conn_id: the Fxiaoke connection used to presign expired links again (templated).
+    :param expire_hours: lifetime of links presigned again, in whole hours.
+    :param chunk_size: bytes per read of a download.
+    :param max_attempts: tries of a download that fails with a transient error.
+    """
+
+    template_fields: Sequence[str] = ("results", "destination", "fxiaoke_conn_id")
+    ui_color = "#e8f4ff"
+
+    def __init__(
+        self,
+        *,
+        results: Any,
+        destination: str | ObjectStoragePath,
+        max_workers: int = 4,
+        fxiaoke_conn_id: str = FxiaokeHook.default_conn_name,
+        expire_hours: int = 1,
+        chunk_size: int = CHUNK_SIZE,
+        max_attempts: int = MAX_ATTEMPTS,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.results = results
+        self.destination = destination
+        self.max_workers = max_workers
+        self.fxiaoke_conn_id = fxiaoke_conn_id
+        self.expire_hours = expire_hours
+        self.chunk_size = chunk_size
+        self.max_attempts = max_attempts
+
+    @cached_property
+    def hook(self) -> FxiaokeHook:
+        """The Fxiaoke hook of ``fxiaoke_conn_id``."""
+        return FxiaokeHook(fxiaoke_conn_id=self.fxiaoke_conn_id)
+
+    def _presign(self, paths: list[str]) -> dict[str, str]:
+        return self.hook.presign_any(paths, expire_hours=self.expire_hours).urls
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Export every file, write the manifest, and return the folder, the manifest and the counts."""
+        try:
+            items = read_items(self.results)
+            folder = _destination(self.destination)
+            self.expire_hours = validate_expire_hours(self.expire_hours)
+            exporter = Exporter(
+                folder,
+                self._presign,
+                max_workers=self.max_workers,
+                chunk_size=self.chunk_size,
+                max_attempts=self.max_attempts,
+                logger=self.log,
+            )
+        except (TypeError, ValueError) as err:
+            raise AirflowFailException(f"Invalid argument of task {self.task_id!r}: {err}") from err
+        self.log.info("Exporting %d file(s) to %s", len(items), folder)
+        report = exporter.run(items)
+        self.log.info(
+            "Downloaded %d file(s) (%d bytes), skipped %d already present, %d failed, %d link(s) presigned "
+            "again; manifest: %s",
+            report.downloaded,
+            report.bytes_written,
+            report.skipped,
+            len(report.failures),
+            report.represigned,
+            folder / MANIFEST_NAME,
+        )
+        if report.failures:
+            raise AirflowException(str(FxiaokePartialFailureError(len(report.entries), report.failures)))
+        return {
+            "destination": str(folder),
+            "manifest": str(folder / MANIFEST_NAME),
+            "downloaded": report.downloaded,
+            "skipped": report.skipped,
+            "bytes": report.bytes_written,
+        }
+
+    def on_kill(self) -> None:
+        """Close the hook's HTTP session when the task is stopped."""
+        if "hook" in self.__dict__:
+            self.hook.close()
