@@ -161,17 +161,31 @@ class FileTokenStore(TokenStore):
         self.directory = prepare_private_dir(Path(directory) if directory else default_cache_dir())
         self._locks: dict[str, FileLock] = {}
         self._guard = threading.Lock()
+        # The last token read per key, with the file's identity (inode, size, change and modification
+        # times in ns) at that read. Every API call reads the token, and a stat costs far less than
+        # reading and parsing the file.
+        self._read_cache: dict[str, tuple[tuple[int, int, int, int], Token]] = {}
 
     def _path(self, key: str) -> Path:
         return self.directory / f"token-{key}.json"
 
     def get(self, key: str) -> Token | None:
         """Read the token stored under a key; a missing or unreadable file means no token."""
+        path = self._path(key)
         try:
-            raw = self._path(key).read_text(encoding="utf-8")
-            return Token(**json.loads(raw))
+            info = os.stat(path)
+        except OSError:
+            return None
+        identity = (info.st_ino, info.st_size, info.st_ctime_ns, info.st_mtime_ns)
+        cached = self._read_cache.get(key)
+        if cached is not None and cached[0] == identity:
+            return cached[1]
+        try:
+            token = Token(**json.loads(path.read_text(encoding="utf-8")))
         except (OSError, ValueError, TypeError):
             return None
+        self._read_cache[key] = (identity, token)
+        return token
 
     def put(self, key: str, token: Token) -> None:
         """Write a token under a key atomically, readable only by the owner."""
