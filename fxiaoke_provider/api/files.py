@@ -32,6 +32,8 @@ MAX_BATCH_SIZE = 1000
 REJECTED_PARAMETER_CODE = 15002
 #: Single paths rejected, with no call accepted yet, after which splitting a rejected batch stops.
 MAX_REJECTED_BEFORE_GIVING_UP = 4
+#: Prefix of large-file paths, which only ``generateDownloadSignatureUrlByAuth`` presigns.
+LARGE_FILE_PREFIX = "ALIOSS_"
 #: Lifetime in seconds of a large-file download URL, as the vendor documents it (not configurable).
 LARGE_FILE_URL_SECONDS = 3600
 
@@ -226,7 +228,8 @@ def _merge(paths: list[str], parts: list[PresignedBatch]) -> PresignedBatch:
         paths=paths,
         urls={path: urls[path] for path in paths if path in urls},
         requested_at=first.requested_at,
-        expires_at=first.expires_at,
+        # The earliest expiry, so the batch never claims a link lives longer than it does.
+        expires_at=min(part.expires_at for part in parts),
         trace_id=first.trace_id,
         missing=[path for path in paths if path in missing],
     )
@@ -274,9 +277,52 @@ def _presign_or_split(
     return batch
 
 
+def _presign_large_files(client: FxiaokeClient, paths: list[str]) -> PresignedBatch:
+    requested_at = datetime.now(UTC)
+    urls: dict[str, str] = {}
+    missing: list[str] = []
+    for path in paths:
+        try:
+            urls[path] = get_large_file_url(client, path)
+        except FxiaokeAPIError as error:
+            if not _is_rejection(error):
+                raise
+            missing.append(path)
+    return PresignedBatch(
+        paths=paths,
+        urls=urls,
+        requested_at=requested_at,
+        expires_at=requested_at + timedelta(seconds=LARGE_FILE_URL_SECONDS),
+        trace_id=None,
+        missing=missing,
+    )
+
+
 def presign_batch(client: FxiaokeClient, paths: list[str], *, expire_hours: int) -> PresignedBatch:
     """
-    Presign one batch of paths, usually with one ``getPresignedUrl`` call.
+    Presign one batch of paths, sending large files (``ALIOSS_`` paths) to their own endpoint.
+
+    Other paths go to ``getPresignedUrl`` (see :func:`presign_npaths`). Each large file takes one
+    ``generateDownloadSignatureUrlByAuth`` call, whose link lasts 3600 s whatever ``expire_hours`` is,
+    and a large file the server rejects is listed in ``missing``. The batch's ``expires_at`` is the
+    earliest expiry of its links.
+
+    :param client: the API client.
+    :param paths: the batch's paths, already checked as :func:`presign_npaths` describes.
+    :param expire_hours: lifetime of the ``getPresignedUrl`` links in hours.
+    """
+    large = [path for path in paths if path.startswith(LARGE_FILE_PREFIX)]
+    if not large:
+        return presign_npaths(client, paths, expire_hours=expire_hours)
+    others = [path for path in paths if not path.startswith(LARGE_FILE_PREFIX)]
+    parts = [presign_npaths(client, others, expire_hours=expire_hours)] if others else []
+    parts.append(_presign_large_files(client, large))
+    return _merge(paths, parts)
+
+
+def presign_npaths(client: FxiaokeClient, paths: list[str], *, expire_hours: int) -> PresignedBatch:
+    """
+    Presign one batch of paths through ``getPresignedUrl``, usually with one call.
 
     A server that rejects a whole batch with 15002 (parameter invalid) because one path in it is unknown
     names no path (the code for an unknown path is an assumption, see :data:`REJECTED_PARAMETER_CODE`).

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
@@ -16,7 +15,6 @@ from fxiaoke_provider.api.config import ClientConfig, config_from_connection
 from fxiaoke_provider.api.crm import MAX_PAGE_SIZE, iter_records
 from fxiaoke_provider.api.files import (
     DEFAULT_BATCH_SIZE,
-    LARGE_FILE_URL_SECONDS,
     PRESIGN_ENDPOINT,
     PresignedBatch,
     check_expire_hours,
@@ -28,9 +26,6 @@ from fxiaoke_provider.api.files import (
 from fxiaoke_provider.api.preview import get_preview_url
 from fxiaoke_provider.exceptions import FxiaokeConfigError, FxiaokeError, FxiaokeMissingPathsError
 from fxiaoke_provider.hooks.variable_token_store import AirflowVariableTokenStore
-
-#: Prefix of large-file paths, which only ``generateDownloadSignatureUrlByAuth`` presigns.
-LARGE_FILE_PREFIX = "ALIOSS_"
 
 
 class FxiaokeHook(BaseHook):
@@ -128,7 +123,10 @@ class FxiaokeHook(BaseHook):
 
     def presign_batch(self, paths: list[str], *, expire_hours: int) -> PresignedBatch:
         """
-        Presign one batch of already checked, distinct paths with one API call.
+        Presign one batch of already checked, distinct paths.
+
+        Large files (``ALIOSS_`` paths) go to ``generateDownloadSignatureUrlByAuth``, the rest to one
+        ``getPresignedUrl`` call.
 
         :param paths: the batch's paths, at most as many as one call takes.
         :param expire_hours: URL lifetime in hours.
@@ -210,41 +208,17 @@ class FxiaokeHook(BaseHook):
 
     def presign_any(self, paths: Iterable[str], *, expire_hours: int = 1) -> PresignedBatch:
         """
-        Presign one batch of paths, sending large files (``ALIOSS_`` paths) to their own endpoint.
+        Check and presign one batch of paths, sending large files (``ALIOSS_`` paths) to their own endpoint.
 
-        Other paths go to ``getPresignedUrl`` in one call; each large file takes one
-        ``generateDownloadSignatureUrlByAuth`` call, whose link lasts 3600 s whatever ``expire_hours``
-        says. The batch's ``expires_at`` is the earliest expiry of its links.
+        Each large file's link lasts 3600 s whatever ``expire_hours`` is, and the batch's ``expires_at``
+        is the earliest expiry of its links.
 
         :param paths: file paths, at most as many as one ``getPresignedUrl`` call takes; repeats are
             presigned once.
         :param expire_hours: lifetime of the ``getPresignedUrl`` links in hours.
         """
         check_expire_hours(expire_hours)
-        unique = distinct_paths(paths)
-        large = [path for path in unique if path.startswith(LARGE_FILE_PREFIX)]
-        others = [path for path in unique if not path.startswith(LARGE_FILE_PREFIX)]
-        requested_at = datetime.now(UTC)
-        expires_at = requested_at + timedelta(hours=expire_hours)
-        urls: dict[str, str] = {}
-        missing: list[str] = []
-        trace_id = None
-        if others:
-            batch = self.presign_batch(others, expire_hours=expire_hours)
-            urls.update(batch.urls)
-            missing, trace_id = batch.missing, batch.trace_id
-            requested_at, expires_at = batch.requested_at, batch.expires_at
-        if large:
-            expires_at = min(expires_at, datetime.now(UTC) + timedelta(seconds=LARGE_FILE_URL_SECONDS))
-            urls.update((path, self.get_large_file_url(path)) for path in large)
-        return PresignedBatch(
-            paths=unique,
-            urls={path: urls[path] for path in unique if path in urls},
-            requested_at=requested_at,
-            expires_at=expires_at,
-            trace_id=trace_id,
-            missing=missing,
-        )
+        return self.presign_batch(distinct_paths(paths), expire_hours=expire_hours)
 
     def get_preview_url(
         self,

@@ -17,12 +17,15 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundExceptio
 
 from fxiaoke_provider.exceptions import FxiaokeAPIError, FxiaokeError, FxiaokeQuotaError
 from fxiaoke_provider.operators.files import PresignFilesOperator
-from fxiaoke_provider.testing import DEMO_PATHS, Fault, FxiaokeEmulator, make_npath
+from fxiaoke_provider.testing import DEMO_PATHS as ALL_DEMO_PATHS
+from fxiaoke_provider.testing import Fault, FxiaokeEmulator, make_npath
 from tests.conftest import connection_dict
 
 PRESIGN = "/cgi/crm/v2/file/getPresignedUrl"
 
 #: Paths that the emulator's file store does not contain.
+#: The demo's small files. The large file (ALIOSS_) goes to its own endpoint, which TestLargeFiles covers.
+DEMO_PATHS = [path for path in ALL_DEMO_PATHS if not path.startswith("ALIOSS_")]
 UNKNOWN_PATHS = [make_npath("N", random.Random(seed)) for seed in range(6)]
 
 
@@ -80,7 +83,7 @@ class TestInputs:
             pytest.param(DEMO_PATHS[2], DEMO_PATHS[2:3], id="single-string"),
             pytest.param(f"  {DEMO_PATHS[2]}\n", DEMO_PATHS[2:3], id="string-with-whitespace"),
             pytest.param((DEMO_PATHS[0], DEMO_PATHS[1]), DEMO_PATHS[:2], id="tuple"),
-            pytest.param([DEMO_PATHS[:2], DEMO_PATHS[2:5], [DEMO_PATHS[5]]], DEMO_PATHS, id="list-of-lists"),
+            pytest.param([DEMO_PATHS[:2], DEMO_PATHS[2:4], [DEMO_PATHS[4]]], DEMO_PATHS, id="list-of-lists"),
             pytest.param(LazyPaths([DEMO_PATHS[:3], DEMO_PATHS[3:]]), DEMO_PATHS, id="lazy-sequence"),
             pytest.param([{"path": p, "filename": "f"} for p in DEMO_PATHS], DEMO_PATHS, id="dicts-path"),
             pytest.param([{"npath": p, "size": 1} for p in DEMO_PATHS], DEMO_PATHS, id="dicts-npath"),
@@ -254,8 +257,8 @@ class TestBatching:
         assert [r["path"] for r in results] == DEMO_PATHS
         assert _sent_batches(fxiaoke_conn) == [DEMO_PATHS[0:2], DEMO_PATHS[2:4], DEMO_PATHS[4:6]]
         text = log_text()
-        assert "Presigning 6 path(s) in 3 batch(es) of up to 2" in text
-        summary = _log_line(text, "Presigned 6 of 6 path(s)")
+        assert "Presigning 5 path(s) in 3 batch(es) of up to 2" in text
+        summary = _log_line(text, "Presigned 5 of 5 path(s)")
         http_requests = len(fxiaoke_conn.requests)
         assert f"in 3 batch(es) with {http_requests} HTTP request(s) (1 token call(s))" in summary
         assert re.search(r" in \d+\.\d\d s", summary), summary
@@ -266,8 +269,8 @@ class TestBatching:
         monkeypatch.setattr("fxiaoke_provider.operators.files.PROGRESS_INTERVAL_SECONDS", 0.0)
         _execute(DEMO_PATHS, batch_size=2)
         text = log_text()
-        assert "Progress: 2/6 path(s)" in text
-        assert "Progress: 4/6 path(s)" in text
+        assert "Progress: 2/5 path(s)" in text
+        assert "Progress: 4/5 path(s)" in text
         assert "Progress: 6/6" not in text
 
     def test_retries_counted(self, fxiaoke_conn: FxiaokeEmulator, log_text: Any) -> None:
@@ -282,7 +285,7 @@ class TestLogSecrets:
     def test_no_url_in_log(self, fxiaoke_conn: FxiaokeEmulator, log_text: Any) -> None:
         results = _execute(DEMO_PATHS, batch_size=2)
         text = log_text()
-        assert "Presigned 6 of 6 path(s)" in text
+        assert "Presigned 5 of 5 path(s)" in text
         assert "Signature=" not in text
         for result in results:
             assert result["url"].split("?", 1)[1] not in text
@@ -349,7 +352,7 @@ class TestFailures:
         assert len(_sent_batches(fxiaoke_conn)) == 2
         assert [key for key, _ in ti.pushed] == ["partial_results"]
         assert [r["path"] for r in ti.pushed[0][1]] == DEMO_PATHS[:2]
-        assert "Stopping after 2 of 6 path(s) were presigned" in log_text()
+        assert "Stopping after 2 of 5 path(s) were presigned" in log_text()
 
     def test_other_code_fails_batch(self, fxiaoke_conn: FxiaokeEmulator) -> None:
         fxiaoke_conn.inject(Fault(endpoint=PRESIGN, error_code=15003))
@@ -357,7 +360,7 @@ class TestFailures:
         with pytest.raises(AirflowFailException) as caught:
             _execute(DEMO_PATHS, ti=ti, batch_size=2)
         message = str(caught.value)
-        assert "4 path(s) succeeded and 2 failed" in message
+        assert "3 path(s) succeeded and 2 failed" in message
         assert f"{DEMO_PATHS[0]!r} (errorCode 15003)" in message
         assert len(_sent_batches(fxiaoke_conn)) == 3
         assert [r["path"] for r in ti.pushed[0][1]] == DEMO_PATHS[2:]
@@ -429,3 +432,18 @@ class TestDefinition:
         with pytest.raises(AirflowNotFoundException, match="no_such_conn"):
             operator.execute({"ti": FakeTaskInstance()})  # type: ignore[arg-type]
         assert fxiaoke_conn.requests == []
+
+
+class TestLargeFiles:
+    def test_large_file_routed(self, fxiaoke_conn: FxiaokeEmulator) -> None:
+        large = [path for path in ALL_DEMO_PATHS if path.startswith("ALIOSS_")]
+        before = datetime.now(UTC)
+        results = _execute(ALL_DEMO_PATHS, expire_hours=5)
+        assert [result["path"] for result in results] == ALL_DEMO_PATHS
+        sent = [r.body["data"]["path"] for r in fxiaoke_conn.requests if r.path.endswith("ByAuth")]  # type: ignore[index]
+        assert sent == large
+        assert _sent_batches(fxiaoke_conn) == [DEMO_PATHS]
+        expires = {result["expires_at"] for result in results}
+        assert len(expires) == 1
+        # A large file's link lasts 3600 s, so the batch states that expiry, not five hours.
+        assert expires.pop() <= (before + timedelta(seconds=3601)).strftime("%Y-%m-%dT%H:%M:%SZ")
