@@ -95,8 +95,8 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "Upper bound of one back-off wait in seconds. Default 30.",
                         "schema": {"type": ["number", "null"], "minimum": 0},
                     },
-                    "token_store": {
-                        "label": "Token store",
+                    "cache_backend": {
+                        "label": "Token cache",
                         "description": "file: share the token with every process of the host. airflow: with every host, "
                         "through Airflow Variables. memory: this process only.",
                         "schema": {

@@ -74,6 +74,9 @@ def normalize_base_url(host: str | None, port: int | None = None) -> str:
         url_port = parts.port
     except ValueError as err:
         raise FxiaokeConfigError("host", f"{host!r} has an invalid port") from err
+    if port == 0:
+        # Airflow's connection form sends 0 for an empty port field.
+        port = None
     if url_port is not None and port is not None and url_port != port:
         raise FxiaokeConfigError("port", f"{port!r} contradicts the port {url_port} in host {host!r}")
     chosen_port = url_port if url_port is not None else port
@@ -170,7 +173,7 @@ KNOWN_EXTRAS = frozenset(
         "read_timeout",
         "max_retries",
         "max_retry_wait",
-        "token_store",
+        "cache_backend",
         "cache_dir",
         "rate_limit_calls",
         "rate_limit_window",
@@ -244,9 +247,12 @@ def config_from_connection(
                 "extra.open_user_id", f"{open_user_id!r} is not an open user ID; expected FSUID_..."
             )
 
-    token_store = (_text(extra, "token_store") or "file").lower()
+    # Not named after tokens: Airflow masks every extra whose name contains "token" and saves it as ***.
+    token_store = (_text(extra, "cache_backend") or "file").lower()
     if token_store not in ("memory", "file", "airflow"):
-        raise FxiaokeConfigError("extra.token_store", f"{token_store!r} is not 'file', 'airflow' or 'memory'")
+        raise FxiaokeConfigError(
+            "extra.cache_backend", f"{token_store!r} is not 'file', 'airflow' or 'memory'"
+        )
 
     return ClientConfig(
         base_url=base_url,

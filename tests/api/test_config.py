@@ -45,6 +45,7 @@ class TestBaseUrl:
             pytest.param("http://[::1]:8099", None, "http://[::1]:8099", id="ipv6-loopback"),
             pytest.param(" open-na.sharecrm.com ", None, "https://open-na.sharecrm.com", id="spaces"),
             pytest.param("127.0.0.1", 8099, "http://127.0.0.1:8099", id="bare-loopback"),
+            pytest.param("open.fxiaoke.com", 0, "https://open.fxiaoke.com", id="form-empty-port"),
             pytest.param("127.0.0.1:8099", None, "http://127.0.0.1:8099", id="bare-loopback-port"),
         ],
     )
@@ -127,7 +128,7 @@ class TestConfigFromConnection:
             pytest.param({"extra_max_retry_wait": "nan"}, "extra.max_retry_wait", id="wait-nan"),
             pytest.param({"extra_max_retries": 10**30}, "extra.max_retries", id="retries-huge"),
             pytest.param({"extra_max_retries": "inf"}, "extra.max_retries", id="retries-inf"),
-            pytest.param({"extra_token_store": "redis"}, "extra.token_store", id="store-unknown"),
+            pytest.param({"extra_cache_backend": "redis"}, "extra.cache_backend", id="store-unknown"),
             pytest.param({"extra_permanent_cdoe": "x"}, "extra.permanent_cdoe", id="unknown-key"),
             pytest.param({"host": "http://example.com"}, "host", id="plain-http"),
             pytest.param({"extra": ["x"]}, "extra", id="extra-list"),

@@ -46,7 +46,7 @@ class TestOutsideTask:
     def test_hook_chooses_store(
         self, emulator: FxiaokeEmulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     ) -> None:
-        conn = connection_dict(emulator, tmp_path, token_store="airflow")
+        conn = connection_dict(emulator, tmp_path, cache_backend="airflow")
         monkeypatch.setenv("AIRFLOW_CONN_FXIAOKE_DEFAULT", json.dumps(conn))
         hook = FxiaokeHook()
         assert isinstance(hook.client.tokens.store, AirflowVariableTokenStore)
@@ -60,7 +60,7 @@ class TestAcrossHosts:
     ) -> None:
         env = {}
         for host in HOSTS:
-            conn = connection_dict(emulator, tmp_path / host, token_store="airflow")
+            conn = connection_dict(emulator, tmp_path / host, cache_backend="airflow")
             env[f"AIRFLOW_CONN_{host.upper()}"] = json.dumps(conn)
         result = run_airflow(
             airflow_home, "dags", "test", SHARED_TOKEN_DAG, dags_folder=REPO_ROOT / "tests" / "dags", env=env

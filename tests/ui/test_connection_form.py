@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 
 from fxiaoke_provider.api.config import config_from_connection
-from fxiaoke_provider.exceptions import FxiaokeConfigError
 from fxiaoke_provider.get_provider_info import get_provider_info
 from fxiaoke_provider.testing import FxiaokeEmulator
 from tests import secret_scan
@@ -413,11 +412,6 @@ class TestSaved:
         matches = stored.extra.get(key) == form_run.typed_extras[key]
         assert matches
 
-    @pytest.mark.xfail(
-        strict=True,
-        raises=FxiaokeConfigError,
-        reason="Airflow treats extra names containing 'token' as secrets: the form saves token_store as '***'",
-    )
     def test_stored_extras_valid(self, stored: StoredConnection) -> None:
         # The secrets are replaced, so that the traceback of the expected failure shows none of them.
         config = config_from_connection(
@@ -434,7 +428,7 @@ class TestTestButton:
     @pytest.mark.xfail(
         strict=True,
         reason="the list's Test Connection button sends port 0 for a connection without a port, which the "
-        "API server rejects with HTTP 400 (Airflow 3.3.2); and the saved token_store is '***'",
+        "API server rejects with HTTP 400 (Airflow 3.3.2)",
     )
     def test_success(self, form_run: FormRun) -> None:
         assert form_run.token_calls_by_test == 1
