@@ -38,7 +38,7 @@ def get_provider_info() -> dict[str, Any]:
                 "hook-class-name": "fxiaoke_provider.hooks.fxiaoke.FxiaokeHook",
                 "hook-name": "Fxiaoke CRM",
                 "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "port"],
+                    "hidden-fields": ["schema"],
                     "relabeling": {
                         "host": "Cloud domain or base URL",
                         "login": "App ID",
@@ -46,6 +46,7 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "placeholders": {
                         "host": "open.fxiaoke.com",
+                        "port": "443",
                         "login": "FSAID_...",
                         "extra": '{"permanent_code": "...", "user_id": "1000"}',
                     },
