@@ -69,7 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     parser.add_argument(
-        "--no-seed", action="store_true", help="start with no files instead of the demo files"
+        "--no-seed",
+        action="store_true",
+        help="start empty, instead of with the demo files and the demo CRM records (AccountObj and "
+        "Contract__c) that reference them",
     )
     parser.add_argument("--no-rate-limit", action="store_true", help="turn off the per-interface call limit")
     parser.add_argument(
@@ -183,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
     if not args.no_seed:
-        emulator.seed_demo_files()
+        emulator.seed_crm_objects()
     if args.fault_rate > 0:
         emulator.inject_random_faults(rate=args.fault_rate)
 

@@ -23,6 +23,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
+from fxiaoke_provider.api.client import FxiaokeClient
+from fxiaoke_provider.api.config import config_from_connection
+from fxiaoke_provider.api.crm import iter_records
 from fxiaoke_provider.testing import (
     DEMO_CREDENTIALS,
     DEMO_FILES,
@@ -39,6 +42,7 @@ from fxiaoke_provider.testing import (
     make_npath,
 )
 from fxiaoke_provider.testing.emulator import is_loopback_host
+from fxiaoke_provider.testing.objects import demo_records
 
 CREDENTIALS = DEMO_CREDENTIALS
 TRACE_ID_PATTERN = re.compile(r"E-O\.fktest188\.(\d+)-[0-9a-f]{16}")
@@ -1317,6 +1321,7 @@ class TestEmulatorCli:
             )
             assert response.json()["errorCode"] == 0
             assert presign_demo_path(base_url, response.json()["accessToken"])["errorCode"] == 0
+            assert count_records(connection, "AccountObj") == len(demo_records(0)["AccountObj"])
 
             process.send_signal(stop_signal)
             assert process.wait(timeout=15) == 0
@@ -1362,6 +1367,22 @@ class TestEmulatorCli:
         )
         assert output.returncode == 2
         assert "between 0 and 65535" in output.stderr
+
+
+def count_records(connection: dict[str, Any], object_api_name: str) -> int:
+    """Count an object's records on an emulator known only by its printed connection."""
+    config = config_from_connection(
+        host=connection["host"],
+        login=connection["login"],
+        password=connection["password"],
+        port=None,
+        extra={**connection["extra"], "cache_backend": "memory"},
+    )
+    client = FxiaokeClient(config)
+    try:
+        return sum(1 for _ in iter_records(client, object_api_name, fields=["_id"]))
+    finally:
+        client.close()
 
 
 def presign_demo_path(base_url: str, token: str) -> dict[str, Any]:
