@@ -5,9 +5,10 @@ The pipeline:
 
 1. ``list_paths`` reads the file paths (npaths) from the DAG's ``paths`` param.
 2. ``presign`` (``PresignFilesOperator``) gets a presigned download URL for each distinct path.
-3. ``export`` downloads every file through its URL into ``export_root``/<run id>, an
-   ``ObjectStoragePath`` (``file://`` by default; ``s3://`` or ``gs://`` work once that provider is
-   installed). It checks each file's size and writes ``manifest.jsonl`` beside the files.
+3. ``export`` (``PresignedFilesToObjectStorageOperator``) streams every file into
+   ``export_root``/<run id>, an object storage folder (``file://`` by default; ``s3://`` or ``gs://``
+   work once that provider is installed). It checks each file's size and writes ``manifest.jsonl``
+   beside the files.
 4. ``notify`` e-mails each file, its link and the link's expiry through the SMTP connection
    ``smtp_conn_id`` when that connection exists. Without it, the task logs a summary with the URLs'
    query strings removed, because a presigned URL is a bearer credential.
@@ -19,18 +20,20 @@ from __future__ import annotations
 
 import hashlib
 import html
-import json
+import logging
 import os
 import re
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pendulum
-import requests
-from airflow.sdk import BaseHook, ObjectStoragePath, Param, dag, task
+from airflow.sdk import BaseHook, Param, dag, task
 from airflow.sdk.exceptions import AirflowNotFoundException
 
 from fxiaoke_provider.operators.files import PresignFilesOperator
+from fxiaoke_provider.operators.storage import PresignedFilesToObjectStorageOperator
+
+log = logging.getLogger(__name__)
 
 #: The files that the bundled emulator seeds; replace them with your tenant's paths.
 DEMO_PATHS = [
@@ -45,52 +48,19 @@ DEMO_PATHS = [
 #: Folder for exported files, unless the run's ``export_root`` param sets another.
 DEFAULT_EXPORT_ROOT = os.environ.get("FXIAOKE_EXPORT_ROOT", "file:///tmp/fxiaoke_export")
 
-#: Bytes per read while streaming a download, so no whole file is held in memory.
-CHUNK_SIZE = 1024 * 1024
-#: Connect and read timeouts in seconds for downloads.
-DOWNLOAD_TIMEOUT = (10, 300)
-
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
 
 
-def file_name(path: str) -> str:
-    """Return a file name for a path that cannot leave the export folder."""
-    name = _SAFE_NAME.sub("_", path).lstrip(".")
-    return name or hashlib.sha256(path.encode()).hexdigest()
+def file_name(text: str) -> str:
+    """Return a folder or file name made from any text, one that cannot leave its parent folder."""
+    name = _SAFE_NAME.sub("_", text).lstrip(".")
+    return name or hashlib.sha256(text.encode()).hexdigest()
 
 
 def without_query(url: str) -> str:
     """Return the URL without its query string and fragment, where presigned URLs keep their signature."""
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
-
-
-def download(url: str, target: ObjectStoragePath) -> tuple[int, str]:
-    """
-    Stream one URL into a file and check its size against ``Content-Length``.
-
-    :return: the number of bytes written and their SHA-256.
-    :raises ValueError: when the size differs from ``Content-Length``; the partial file is deleted.
-    """
-    if not url.startswith(("https://", "http://")):
-        raise ValueError(f"Refusing to download {without_query(url)!r}: only http(s) URLs are expected")
-    digest = hashlib.sha256()
-    size = 0
-    with requests.get(url, stream=True, timeout=DOWNLOAD_TIMEOUT) as response:
-        if response.status_code != 200:
-            raise ValueError(
-                f"Download of {without_query(url)} failed with HTTP status {response.status_code}"
-            )
-        expected = response.headers.get("Content-Length")
-        with target.open("wb") as out:
-            for chunk in response.iter_content(CHUNK_SIZE):
-                out.write(chunk)
-                digest.update(chunk)
-                size += len(chunk)
-    if expected is not None and int(expected) != size:
-        target.unlink(missing_ok=True)
-        raise ValueError(f"{target.name}: received {size} bytes but Content-Length was {expected}")
-    return size, digest.hexdigest()
 
 
 @dag(
@@ -100,6 +70,7 @@ def download(url: str, target: ObjectStoragePath) -> tuple[int, str]:
     catchup=False,
     tags=["example", "fxiaoke"],
     doc_md=__doc__,
+    user_defined_filters={"file_name": file_name},
     params={
         "paths": Param(DEMO_PATHS, type="array", description="Fxiaoke file paths (npaths) to export."),
         "expire_hours": Param(
@@ -133,44 +104,25 @@ def fxiaoke_presign_export() -> None:
     )
     # [END howto_operator_presign_files]
 
-    @task
-    def export(results: list[dict[str, str]], params: dict[str, Any], run_id: str) -> dict[str, Any]:
-        """Download every presigned file into the export folder and write a JSON Lines manifest."""
-        folder = ObjectStoragePath(params["export_root"]) / file_name(run_id)
-        folder.mkdir(parents=True, exist_ok=True)
-        entries = []
-        for result in results:
-            target = folder / file_name(result["path"])
-            size, sha256 = download(result["url"], target)
-            entries.append(
-                {
-                    "path": result["path"],
-                    "file": target.name,
-                    "size": size,
-                    "sha256": sha256,
-                    "url_expires_at": result["expires_at"],
-                }
-            )
-        manifest = folder / "manifest.jsonl"
-        with manifest.open("w") as out:
-            for entry in entries:
-                out.write(json.dumps(entry) + "\n")
-        total = sum(entry["size"] for entry in entries)
-        print(f"Exported {len(entries)} file(s), {total} bytes, to {folder}; manifest: {manifest}")
-        return {"folder": str(folder), "manifest": str(manifest), "files": len(entries), "bytes": total}
+    export = PresignedFilesToObjectStorageOperator(
+        task_id="export",
+        results=presign.output,
+        destination="{{ params.export_root }}/{{ run_id | file_name }}",
+        fxiaoke_conn_id="fxiaoke_default",
+    )
 
     @task
     def notify(results: list[dict[str, str]], exported: dict[str, Any], params: dict[str, Any]) -> str:
         """E-mail the links through SMTP when a connection is configured, otherwise log a redacted summary."""
         lines = [f"{r['path']}: {r['url']} (expires {r['expires_at']})" for r in results]
-        subject = f"{len(results)} Fxiaoke file(s) exported to {exported['folder']}"
+        subject = f"{len(results)} Fxiaoke file(s) exported to {exported['destination']}"
         try:
             BaseHook.get_connection(params["smtp_conn_id"])
         except AirflowNotFoundException:
-            print(f"No SMTP connection {params['smtp_conn_id']!r}; summary with query strings removed:")
-            print(subject)
+            log.info("No SMTP connection %r; summary with query strings removed:", params["smtp_conn_id"])
+            log.info("%s", subject)
             for r in results:
-                print(f"  {r['path']}: {without_query(r['url'])} (expires {r['expires_at']})")
+                log.info("  %s: %s (expires %s)", r["path"], without_query(r["url"]), r["expires_at"])
             return "logged"
         from airflow.providers.smtp.hooks.smtp import SmtpHook
 
@@ -178,11 +130,10 @@ def fxiaoke_presign_export() -> None:
         body = f"<p>{html.escape(subject)}</p><ul>{items}</ul><p>Manifest: {html.escape(exported['manifest'])}</p>"
         with SmtpHook(smtp_conn_id=params["smtp_conn_id"]) as smtp:
             smtp.send_email_smtp(to=params["notify_to"], subject=subject, html_content=body)
-        print(f"Sent the notification for {len(results)} file(s) to {params['notify_to']}")
+        log.info("Sent the notification for %d file(s) to %s", len(results), params["notify_to"])
         return "emailed"
 
-    exported = export(presign.output)
-    notify(presign.output, exported)
+    notify(presign.output, export.output)
 
 
 fxiaoke_presign_export()
