@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from functools import cached_property
@@ -26,6 +27,11 @@ from fxiaoke_provider.api.files import (
 from fxiaoke_provider.api.preview import get_preview_url
 from fxiaoke_provider.exceptions import FxiaokeConfigError, FxiaokeError, FxiaokeMissingPathsError
 from fxiaoke_provider.hooks.variable_token_store import AirflowVariableTokenStore
+
+#: Retries of a connection test after its first try.
+TEST_MAX_RETRIES = 1
+#: Maximum wait, in seconds, before a connection test's retry.
+TEST_MAX_RETRY_WAIT = 2.0
 
 
 class FxiaokeHook(BaseHook):
@@ -77,10 +83,11 @@ class FxiaokeHook(BaseHook):
     @cached_property
     def client(self) -> FxiaokeClient:
         """The API client, built once per hook."""
-        store = (
-            AirflowVariableTokenStore(self.config.cache_dir) if self.config.token_store == "airflow" else None
-        )
-        return FxiaokeClient(self.config, logger=self.log, on_secret=mask_secret, token_store=store)
+        return self._build_client(self.config)
+
+    def _build_client(self, config: ClientConfig) -> FxiaokeClient:
+        store = AirflowVariableTokenStore(config.cache_dir) if config.token_store == "airflow" else None
+        return FxiaokeClient(config, logger=self.log, on_secret=mask_secret, token_store=store)
 
     def get_conn(self) -> FxiaokeClient:
         """Return the API client."""
@@ -171,9 +178,24 @@ class FxiaokeHook(BaseHook):
         return get_large_file_url(self.client, path)
 
     def test_connection(self) -> tuple[bool, str]:
-        """Fetch an access token to check the connection; return the outcome instead of raising."""
+        """
+        Fetch an access token to check the connection; return the outcome instead of raising.
+
+        Someone is waiting on the answer (the UI's Test button, ``airflow connections test``), so a
+        transient failure is retried at most :data:`TEST_MAX_RETRIES` times, with waits of at most
+        :data:`TEST_MAX_RETRY_WAIT` seconds, whatever the connection allows its tasks.
+        """
         try:
-            self.client.check_credentials()
+            config = dataclasses.replace(
+                self.config,
+                max_retries=min(self.config.max_retries, TEST_MAX_RETRIES),
+                max_retry_wait=min(self.config.max_retry_wait, TEST_MAX_RETRY_WAIT),
+            )
+            client = self._build_client(config)
+            try:
+                client.check_credentials()
+            finally:
+                client.close()
         except (FxiaokeError, ValueError, PermissionError) as err:
             return False, str(err)
         return True, f"Connected to {self.config.base_url} as app {self.config.app_id}"

@@ -19,8 +19,8 @@ from fxiaoke_provider.exceptions import (
     FxiaokeResponseError,
     FxiaokeTransportError,
 )
-from fxiaoke_provider.hooks.fxiaoke import FxiaokeHook
-from fxiaoke_provider.testing import DEMO_CREDENTIALS, DEMO_PATHS, Fault, FxiaokeEmulator
+from fxiaoke_provider.hooks.fxiaoke import TEST_MAX_RETRY_WAIT, FxiaokeHook
+from fxiaoke_provider.testing import DEMO_CREDENTIALS, DEMO_PATHS, TOKEN_PATH, Fault, FxiaokeEmulator
 from tests.conftest import connection_dict
 
 PRESIGN = "/cgi/crm/v2/file/getPresignedUrl"
@@ -332,6 +332,33 @@ class TestConnectionTest:
         assert not ok
         assert "20006" in message
         assert "another-wrong-secret" not in message
+
+    def test_connection_retries_once_and_briefly(
+        self, emulator: FxiaokeEmulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        waits: list[float] = []
+        monkeypatch.setattr("fxiaoke_provider.api.client.time.sleep", waits.append)
+        conn = connection_dict(emulator, tmp_path, max_retries=5, max_retry_wait=30)
+        emulator.inject(Fault(endpoint=TOKEN_PATH, error_code=-1, times=0))
+        ok, message = _hook_with(monkeypatch, conn).test_connection()
+        assert not ok, message
+        assert len(_api_calls(emulator, TOKEN_PATH)) == 2
+        assert len(waits) == 1
+        assert 0 < waits[0] <= TEST_MAX_RETRY_WAIT
+
+    def test_connection_retry_recovers(
+        self, emulator: FxiaokeEmulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        emulator.inject(Fault(endpoint=TOKEN_PATH, error_code=-1))
+        ok, message = _hook_with(monkeypatch, connection_dict(emulator, tmp_path)).test_connection()
+        assert ok, message
+
+    def test_connection_leaves_task_retries(
+        self, emulator: FxiaokeEmulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        hook = _hook_with(monkeypatch, connection_dict(emulator, tmp_path, max_retries=5))
+        hook.test_connection()
+        assert hook.config.max_retries == 5
 
     def test_connection_bad_field(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("AIRFLOW_CONN_FXIAOKE_DEFAULT", json.dumps({"conn_type": "fxiaoke", "login": "x"}))
