@@ -274,12 +274,23 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
             if fault.error_code is not None:
                 return self._json_response(ApiReply(fault.error_code, fault.error_message))
 
+        response = self._regular_response(method, path, query, headers, body, body_error)
+        response.truncate = fault is not None and fault.truncate
+        return response
+
+    def _regular_response(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        headers: dict[str, str],
+        body: object | None,
+        body_error: ApiError | None,
+    ) -> _Response:
+        """Return the response of a request that no fault replaced."""
+        context = self._context
         if method == "POST":
-            response = self._json_response(
-                context.protocol.handle_post(path, query, headers, body, body_error)
-            )
-            response.truncate = fault is not None and fault.truncate
-            return response
+            return self._json_response(context.protocol.handle_post(path, query, headers, body, body_error))
         if path.startswith(DOWNLOAD_PREFIX):
             status, reason, content = context.protocol.check_download(path, query)
             if content is None:

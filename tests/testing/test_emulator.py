@@ -1046,6 +1046,17 @@ class TestEmulatorFaults:
         assert emulator.token_calls == 1
         assert call(emulator, TOKEN_PATH, token_body())["errorCode"] == 0
 
+    def test_truncated_download(self, emulator: FxiaokeEmulator) -> None:
+        emulator.seed_demo_files()
+        url = emulator.download_url(DEMO_PATHS[0])
+        emulator.inject(Fault(endpoint="/emulator/files/", truncate=True))
+        with requests.get(url, stream=True, timeout=TIMEOUT) as response:
+            announced = int(response.headers["Content-Length"])
+            with pytest.raises(requests.exceptions.ChunkedEncodingError):
+                response.content  # noqa: B018
+        assert announced == len(DEMO_FILES[DEMO_PATHS[0]])
+        assert requests.get(url, timeout=TIMEOUT).content == DEMO_FILES[DEMO_PATHS[0]]
+
     @pytest.mark.parametrize("seconds", [float("nan"), float("inf"), -1.0])
     def test_clock_rejects_bad_move(self, emulator: FxiaokeEmulator, seconds: float) -> None:
         before = emulator.clock.now()
