@@ -12,8 +12,9 @@ output. Its form-plugin event and its command-line upload describe a file as
 ``{"filename", "ext", "size", "path"}`` with the npath in ``path``; other sources use ``npath`` and
 ``fileName``. :func:`parse_file_value` therefore reads, in order of precedence, the path from ``path``,
 ``npath``, ``Path`` or ``nPath``, the name from ``filename``, ``fileName``, ``name`` or ``Filename``, and
-the size from ``size``, ``fileSize`` or ``Size``. A value may be one such dict, a list of them, a bare
-npath string, or empty. This is the only place the provider makes that assumption.
+the size from ``size``, ``fileSize`` or ``Size``, each from the first key whose value is neither
+None nor blank text. A value may be one such dict, a list of them, a bare npath string, or empty.
+This is the only place the provider makes that assumption.
 """
 
 from __future__ import annotations
@@ -234,9 +235,11 @@ def modified_between_filter(start: object, end: object) -> dict[str, Any]:
 
 
 def _first(item: Mapping[str, Any], keys: Iterable[str]) -> Any:
+    """Return the value of the first key whose value is neither None nor blank text."""
     for key in keys:
-        if key in item:
-            return item[key]
+        value = item.get(key)
+        if value is not None and not (isinstance(value, str) and not value.strip()):
+            return value
     return None
 
 
@@ -255,7 +258,7 @@ def parse_file_value(value: object) -> tuple[list[FileRef], int]:
     :param value: the field's value in a query result.
     :return: the files in order, and how many items could not be read as a file.
     """
-    if value is None or value == "":
+    if value is None or (isinstance(value, str) and not value.strip()):
         return [], 0
     items = value if isinstance(value, list) else [value]
     files: list[FileRef] = []

@@ -151,7 +151,7 @@ class FxiaokeListFilesOperator(BaseOperator):
             raise AirflowFailException(str(err)) from err
         if unreadable:
             self.log.warning(
-                "Skipped %d field value item(s) with no file path (no path, npath, Path or nPath key)",
+                "Skipped %d field value item(s) that hold no file path (text under path, npath, Path or nPath)",
                 unreadable,
             )
         self.log.info(

@@ -178,6 +178,17 @@ class TestParseFileValue:
             pytest.param([{"path": "N_7", "size": True}], ([FileRef("N_7", "N_7", None)], 0), id="bool-size"),
             pytest.param([{"url": "x"}, 5, {"path": ""}], ([], 3), id="unreadable"),
             pytest.param([{"path": "N_8"}, {"name": "lost"}], ([FileRef("N_8", "N_8", None)], 1), id="mixed"),
+            pytest.param("   ", ([], 0), id="blank-string"),
+            pytest.param(
+                {"path": None, "npath": "N_9", "filename": " ", "name": "i.pdf"},
+                ([FileRef("N_9", "i.pdf", None)], 0),
+                id="empty-keys-give-way",
+            ),
+            pytest.param(
+                {"path": "N_10", "size": None, "fileSize": 56},
+                ([FileRef("N_10", "N_10", 56)], 0),
+                id="null-size-gives-way",
+            ),
         ],
     )
     def test_shapes(self, value: object, expected: tuple[list[FileRef], int]) -> None:

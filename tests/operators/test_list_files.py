@@ -157,4 +157,4 @@ class TestUnreadable:
             [{"_id": "a1", "attachments": [{"name": "lost"}, {"path": PDF}], "logo": {"npath": PNG}}],
         )
         assert [item["path"] for item in _list()] == [PDF, PNG]
-        assert "Skipped 1 field value item(s) with no file path" in log_text()
+        assert "Skipped 1 field value item(s) that hold no file path" in log_text()
