@@ -25,10 +25,14 @@ CHUNK_SIZE = 1024 * 1024
 DOWNLOAD_TIMEOUT = (10.0, 300.0)
 #: Tries of one download that fails with a transient error (connection, HTTP 5xx or 429, short body).
 MAX_ATTEMPTS = 3
+#: Maximum accepted ``max_attempts``. At this value the waits between tries add up to about 2.5 minutes.
+MAX_ATTEMPTS_LIMIT = 10
 #: A link that expires within this many seconds is presigned again before it is used.
 EXPIRY_MARGIN_SECONDS = 60
 #: Name of the JSON Lines manifest written beside the files.
 MANIFEST_NAME = "manifest.jsonl"
+#: Name the new manifest is written under before it replaces the old one in a single rename.
+MANIFEST_TEMP_NAME = MANIFEST_NAME + ".partial"
 #: Maximum length of a written file name. Longer names are cut and given a hash suffix.
 MAX_NAME_LENGTH = 200
 #: Seconds between two progress lines while a long export goes on.
@@ -37,6 +41,8 @@ PROGRESS_INTERVAL_SECONDS = 30.0
 REPRESIGN_BATCH = 100
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+#: A URL of any scheme, up to the next white space, as it may appear in an exception's text.
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S*")
 
 
 class _QueryRedactor(logging.Filter):
@@ -90,7 +96,7 @@ class TargetPath(Protocol):
     def __truediv__(self, name: str) -> Any: ...
 
 
-def safe_file_name(path: str, reserved: Iterable[str] = (MANIFEST_NAME,)) -> str:
+def safe_file_name(path: str, reserved: Iterable[str] = (MANIFEST_NAME, MANIFEST_TEMP_NAME)) -> str:
     """
     Return a file name for a path that stays inside the export folder and never collides with another.
 
@@ -112,6 +118,20 @@ def without_query(url: str) -> str:
     """Return a URL without its query string and fragment, where a presigned URL keeps its signature."""
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+def presign_failure_reason(err: BaseException) -> str:
+    """
+    Return the failure reason of a path whose link could not be presigned again.
+
+    The reason gives the error's type and text with every URL in it replaced by ``<URL>``, so that no
+    presigned URL reaches a log or an error message.
+
+    :param err: what presigning again raised.
+    """
+    text = _URL.sub("<URL>", str(err)).strip()
+    detail = f"{type(err).__name__}: {text}" if text else type(err).__name__
+    return f"presigning again failed ({detail})"
 
 
 class DownloadError(Exception):
@@ -163,7 +183,8 @@ def read_items(results: object) -> list[ExportItem]:
     """
     Check the results of ``PresignFilesOperator``, a list of ``{"path", "url", "expires_at"}`` dicts.
 
-    A ``size`` key, when present, is the expected size. Repeated paths are exported once.
+    Each path is stripped of surrounding white space, as ``PresignFilesOperator`` strips its paths. A
+    ``size`` key, when present, is the expected size. Repeated paths are exported once.
 
     :param results: the list.
     :raises ValueError: naming the first item that is not such a dict; the message never shows a URL.
@@ -178,14 +199,31 @@ def read_items(results: object) -> list[ExportItem]:
         if not isinstance(result, Mapping):
             raise ValueError(f"{where} is {type(result).__name__}; expected a dict with path and url")
         path, url = result.get("path"), result.get("url")
-        if not isinstance(path, str) or not path.strip():
-            raise ValueError(f"{where}.path is {type(path).__name__}; expected a non-blank path string")
+        if not isinstance(path, str):
+            raise ValueError(
+                f"{where}.path is {type(path).__name__}; expected the file's path (npath) as a string"
+            )
+        if not path.strip():
+            raise ValueError(
+                f"{where}.path is {path!r}, which is blank; give the file's path (npath) or remove the item"
+            )
+        path = path.strip()
         if not isinstance(url, str) or not url.startswith(("https://", "http://")):
             raise ValueError(f"{where}.url (path {path!r}) is not an http(s) URL")
         size = result.get("size")
         known = size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None
         items.setdefault(path, ExportItem(path, url, _parse_time(result.get("expires_at"), where), known))
     return list(items.values())
+
+
+def _remove_partial(target: TargetPath) -> None:
+    # The error that made the download fail is raised afterwards, and a failed removal must not hide it.
+    # A partial file left behind is not listed in the manifest and, its size being wrong, is downloaded
+    # again by the next run.
+    try:
+        target.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def download(
@@ -203,7 +241,8 @@ def download(
     :param session: the HTTP session.
     :param path: the npath, for messages.
     :param url: the presigned URL.
-    :param target: the file to write; it is removed again when the download fails.
+    :param target: the file to write; it is removed again when the download fails after it was opened,
+        whatever the error, such as a full disk.
     :param chunk_size: bytes per read.
     :param timeout: connect and read timeouts in seconds.
     :return: the number of bytes written and their SHA-256.
@@ -224,17 +263,23 @@ def download(
         announced = response.headers.get("Content-Length")
         digest = hashlib.sha256()
         size = 0
+        # An error while opening leaves nothing of this download behind, so only later errors remove the file.
+        out = target.open("wb")
         try:
-            with target.open("wb") as out:
+            with out:
                 for chunk in response.iter_content(chunk_size):
                     out.write(chunk)
                     digest.update(chunk)
                     size += len(chunk)
         except requests.RequestException as err:
-            target.unlink(missing_ok=True)
+            _remove_partial(target)
             raise DownloadError(path, f"body cut off ({type(err).__name__})", retryable=True) from None
+        except BaseException:
+            # Any other failure, such as a write error (a full disk, a lost mount) or a stopped task.
+            _remove_partial(target)
+            raise
     if announced is not None and announced.isdigit() and int(announced) != size:
-        target.unlink(missing_ok=True)
+        _remove_partial(target)
         raise DownloadError(path, f"received {size} bytes but Content-Length was {announced}", retryable=True)
     return size, digest.hexdigest()
 
@@ -243,8 +288,10 @@ def download(
 class ExportReport:
     """What one export did."""
 
-    #: Manifest entries of the files in the folder, in input order: path, file, size, sha256, status.
+    #: Manifest entries of the files of this export, in input order: path, file, size, sha256, status.
     entries: list[dict[str, Any]] = field(default_factory=list)
+    #: Manifest entries of earlier exports for paths that this export did not handle, status ``kept``.
+    kept: list[dict[str, Any]] = field(default_factory=list)
     #: Paths that failed for good, each with its reason, in input order.
     failures: list[tuple[str, str]] = field(default_factory=list)
     #: Links presigned again because they had expired or were about to.
@@ -272,9 +319,13 @@ class Exporter:
 
     A file already in the folder with the size that the previous manifest (or the item) gives is
     skipped, so a second run downloads nothing. Links that expire within a minute are presigned again
-    in batches before use, and a link the server rejects with HTTP 403 is presigned again once. A file
-    that still fails is reported and the others are written. The manifest lists every file in the
-    folder after the export.
+    in batches before use; a batch that fails fails only its own files. A link the server rejects with
+    HTTP 403 is presigned again once. A file that still fails is reported and the others are written.
+
+    The manifest lists every file in the folder after the export: this export's files, and the entries
+    of the previous manifest for paths this export did not handle, with status ``kept``. A path that
+    this export handled but that failed has no entry. A previous manifest that exists but cannot be
+    read stops the export before any download, because replacing it would drop the earlier entries.
 
     :param folder: the destination folder.
     :param presign: returns a fresh URL by path for a list of paths; it is called from one thread at a time.
@@ -300,15 +351,25 @@ class Exporter:
         sleep: Callable[[float], None] = _sleep,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        for name, value, low in (("max_workers", max_workers, 1), ("chunk_size", chunk_size, 1024)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name}={value!r} must be a whole number of at least {low}")
+        limits: tuple[tuple[str, object, int, int | None], ...] = (
+            ("max_workers", max_workers, 1, None),
+            ("chunk_size", chunk_size, 1024, None),
+            ("max_attempts", max_attempts, 1, MAX_ATTEMPTS_LIMIT),
+        )
+        for name, value, low, high in limits:
+            accepted = f"from {low} to {high}" if high is not None else f"of at least {low}"
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(
+                    f"{name}={value!r} is a {type(value).__name__}, not an int; give a whole number {accepted}"
+                )
+            if value < low or (high is not None and value > high):
+                raise ValueError(f"{name}={value!r} is out of range; give a whole number {accepted}")
         self.folder = folder
         self.presign = presign
         self.max_workers = max_workers
         self.chunk_size = chunk_size
         self.timeout = timeout
-        self.max_attempts = max(1, max_attempts)
+        self.max_attempts = max_attempts
         self.log: ExportLogger = logger or logging.getLogger(__name__)
         self._sleep = sleep
         self._now = now
@@ -334,14 +395,23 @@ class Exporter:
         return session
 
     def _previous_manifest(self) -> dict[str, dict[str, Any]]:
+        """
+        Read the previous manifest's entries by path. Lines that are not a JSON object with a path are skipped.
+
+        :raises OSError: when the manifest exists but cannot be read.
+        """
         try:
             if not self.manifest.exists():
                 return {}
-            with self.manifest.open("r") as stream:
-                lines = stream.read().splitlines()
+            with self.manifest.open("rb") as stream:
+                data = stream.read()
         except OSError as err:
-            self.log.warning("Could not read the previous manifest (%s); every file is downloaded", err)
-            return {}
+            raise OSError(
+                f"Failed to read the manifest {self.manifest} of an earlier export "
+                f"({type(err).__name__}: {err}). It lists the files of earlier runs, so the export stopped "
+                "before replacing it. Make it readable, or move it away to start a new manifest"
+            ) from err
+        lines = data.decode("utf-8", errors="replace").splitlines()
         entries = {}
         for line in lines:
             try:
@@ -367,12 +437,12 @@ class Exporter:
         sha256 = previous.get("sha256") if previous and previous.get("size") == expected else None
         return {"path": item.path, "file": name, "size": expected, "sha256": sha256, "status": "skipped"}
 
-    def _represign(self, paths: Sequence[str]) -> dict[str, str]:
-        urls: dict[str, str] = {}
+    def _represign(self, paths: list[str]) -> dict[str, str]:
+        """Presign one batch of at most ``REPRESIGN_BATCH`` paths and return the URLs received for them."""
         with self._presign_lock:
-            for start in range(0, len(paths), REPRESIGN_BATCH):
-                urls.update(self.presign(list(paths[start : start + REPRESIGN_BATCH])))
-            self._represigned += len(paths)
+            received = self.presign(paths)
+            urls = {path: received[path] for path in paths if path in received}
+            self._represigned += len(urls)
         return urls
 
     def _fetch(self, item: ExportItem) -> dict[str, Any]:
@@ -407,7 +477,7 @@ class Exporter:
         try:
             url = self._represign([path]).get(path)
         except Exception as err:
-            raise DownloadError(path, f"presigning again failed ({err})") from None
+            raise DownloadError(path, presign_failure_reason(err)) from None
         if url is None:
             raise DownloadError(path, "presigning again returned no URL")
         return url
@@ -432,21 +502,27 @@ class Exporter:
         self.log.info(
             "Presigning %d link(s) again because they expire within a minute or have expired", len(expiring)
         )
-        try:
-            urls = self._represign(expiring)
-        except Exception as err:
-            self.log.error("Presigning again failed: %s", err)
-            reason = f"presigning again failed ({type(err).__name__})"
-            failed = set(expiring)
-            return [item for item in items if item.path not in failed], [(path, reason) for path in expiring]
+        urls: dict[str, str] = {}
+        reasons: dict[str, str] = {}
+        for start in range(0, len(expiring), REPRESIGN_BATCH):
+            batch = expiring[start : start + REPRESIGN_BATCH]
+            try:
+                urls.update(self._represign(batch))
+            except Exception as err:
+                reason = presign_failure_reason(err)
+                self.log.error(
+                    "Presigning a batch of %d link(s) again failed, so its files fail: %s", len(batch), reason
+                )
+                reasons.update(dict.fromkeys(batch, reason))
+        renewed = set(expiring)
         fresh, failures = [], []
         for item in items:
-            if item.path not in expiring:
+            if item.path not in renewed:
                 fresh.append(item)
             elif item.path in urls:
                 fresh.append(ExportItem(item.path, urls[item.path], None, item.size))
             else:
-                failures.append((item.path, "presigning again returned no URL"))
+                failures.append((item.path, reasons.get(item.path, "presigning again returned no URL")))
         return fresh, failures
 
     def run(self, items: Sequence[ExportItem]) -> ExportReport:
@@ -498,7 +574,13 @@ class Exporter:
             else:
                 report.entries.append(result)
         report.represigned = self._represigned
-        with self.manifest.open("w") as out:
-            for entry in report.entries:
+        # Entries of earlier runs come first, in their order, and this run's entry replaces a path's old one.
+        report.kept = [{**entry, "status": "kept"} for path, entry in previous.items() if path not in outcome]
+        # The old manifest is the only record of earlier runs' files, so it is replaced only once the new
+        # one is complete.
+        partial = self.folder / MANIFEST_TEMP_NAME
+        with partial.open("w") as out:
+            for entry in [*report.kept, *report.entries]:
                 out.write(json.dumps(entry) + "\n")
+        partial.rename(self.manifest)
         return report

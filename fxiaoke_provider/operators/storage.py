@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+import fsspec
 from airflow.sdk import BaseOperator, ObjectStoragePath
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowNotFoundException
 
 from fxiaoke_provider.api.downloads import CHUNK_SIZE, MANIFEST_NAME, MAX_ATTEMPTS, Exporter, read_items
-from fxiaoke_provider.exceptions import FxiaokePartialFailureError
+from fxiaoke_provider.exceptions import FxiaokeError, FxiaokePartialFailureError
 from fxiaoke_provider.hooks.fxiaoke import FxiaokeHook
 from fxiaoke_provider.paths import validate_expire_hours
 
@@ -18,15 +19,48 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
+_INSTALL_HINT = (
+    "Install the Airflow provider of that storage together with its filesystem package, such as "
+    "apache-airflow-providers-amazon[s3fs] for s3:// or apache-airflow-providers-google for gs://, "
+    "or write to a file:// URL"
+)
+
+
+def _no_filesystem(destination: str, err: Exception) -> ValueError:
+    return ValueError(
+        f"destination {destination!r} has no usable filesystem ({type(err).__name__}: {err}). {_INSTALL_HINT}"
+    )
+
+
 def _destination(value: object) -> ObjectStoragePath:
+    """
+    Return the destination folder, after checking that a filesystem for its scheme is installed.
+
+    The check looks up fsspec's filesystem class and builds Airflow's filesystem for the scheme, which
+    touches no file in the destination.
+
+    :raises ValueError: for a value that is not an object storage URL, and for a scheme that no
+        installed package handles, naming the destination and what to install.
+    """
     if isinstance(value, ObjectStoragePath):
-        return value
-    if not isinstance(value, str) or "://" not in value.strip():
+        folder = value
+    elif not isinstance(value, str) or "://" not in value.strip():
         raise ValueError(
             f"destination={value!r} must be an object storage URL such as 'file:///data/fxiaoke' or "
             "'s3://bucket/prefix', or an ObjectStoragePath"
         )
-    return ObjectStoragePath(value.strip())
+    else:
+        try:
+            folder = ObjectStoragePath(value.strip())
+        except (ImportError, ValueError) as err:
+            raise _no_filesystem(value.strip(), err) from None
+    try:
+        # fsspec's class serves the folder operations and Airflow's registered filesystem opens the files.
+        fsspec.get_filesystem_class(folder.protocol or "file")
+        _ = folder.fs
+    except (ImportError, ValueError) as err:
+        raise _no_filesystem(str(folder), err) from None
+    return folder
 
 
 class PresignedFilesToObjectStorageOperator(BaseOperator):
@@ -37,12 +71,15 @@ class PresignedFilesToObjectStorageOperator(BaseOperator):
     downloads in parallel. Its size is checked against ``Content-Length`` and it is stored under a name
     made from its path that cannot leave the folder. ``manifest.jsonl`` beside the files gets one
     ``{"path", "file", "size", "sha256", "status"}`` line per file, ``status`` being ``downloaded`` or
-    ``skipped``.
+    ``skipped``. Entries of earlier runs for paths that this run does not handle are kept, with
+    ``status`` ``kept``, so the manifest also lists the files that earlier runs stored.
 
-    Running the task again is safe: a file already in the folder with the size recorded in the manifest
-    is skipped without a download. Links that have expired by the time they are used, as on a retry
-    hours later, are presigned again through the hook. A file that still fails after retries is named
-    in the log, the other files are written, and the task then fails with the counts.
+    Every argument, the destination's filesystem package and the Fxiaoke connection are checked before
+    any download, and a bad one fails the task at once, without retries. Running the task again is safe: a
+    file already in the folder with the size recorded in the manifest is skipped without a download.
+    Links that have expired by the time they are used, as on a retry hours later, are presigned again
+    through the hook. A file that still fails after retries is named in the log, the other files are
+    written, and the task then fails with the counts.
 
     .. code-block:: python
 
@@ -60,7 +97,7 @@ class PresignedFilesToObjectStorageOperator(BaseOperator):
     :param fxiaoke_conn_id: the Fxiaoke connection used to presign expired links again (templated).
     :param expire_hours: lifetime of links presigned again, in whole hours.
     :param chunk_size: bytes per read of a download.
-    :param max_attempts: tries of a download that fails with a transient error.
+    :param max_attempts: tries of a download that fails with a transient error, from 1 to 10.
     """
 
     template_fields: Sequence[str] = ("results", "destination", "fxiaoke_conn_id")
@@ -111,6 +148,14 @@ class PresignedFilesToObjectStorageOperator(BaseOperator):
             )
         except (TypeError, ValueError) as err:
             raise AirflowFailException(f"Invalid argument of task {self.task_id!r}: {err}") from err
+        try:
+            # Reads and checks the connection without a request, so a bad one fails before any download.
+            _ = self.hook.config
+        except (FxiaokeError, AirflowNotFoundException) as err:
+            raise AirflowFailException(
+                f"Connection fxiaoke_conn_id={self.fxiaoke_conn_id!r} of task {self.task_id!r} cannot be "
+                f"used to presign links again: {err}"
+            ) from err
         self.log.info("Exporting %d file(s) to %s", len(items), folder)
         report = exporter.run(items)
         self.log.info(

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import importlib.util
 import json
+import random
 import tracemalloc
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import requests
 from airflow.sdk import ObjectStoragePath
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from fxiaoke_provider.api.downloads import (
     MANIFEST_NAME,
     MAX_ATTEMPTS,
+    MAX_ATTEMPTS_LIMIT,
     DownloadError,
     Exporter,
     ExportItem,
@@ -34,9 +40,12 @@ from fxiaoke_provider.testing import (
     PRESIGN_PATH,
     Fault,
     FxiaokeEmulator,
+    make_npath,
 )
 
 PDF, PNG, CSV, TXT, BARE, LARGE = DEMO_PATHS
+#: An expiry an hour before the test runs, so every link with it is presigned again before use.
+_PAST = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @pytest.fixture(autouse=True)
@@ -169,6 +178,106 @@ class TestRerun:
         assert len(_gets(fxiaoke_conn)) == len(DEMO_PATHS) - 1
 
 
+class TestManifestKeepsEarlierRuns:
+    def test_earlier_entries_kept(self, presigned: list[dict[str, str]], dest: Path) -> None:
+        _export(presigned[:3], dest)
+        _export(presigned[3:], dest)
+        statuses = {e["path"]: e["status"] for e in _manifest(dest)}
+        assert statuses == {
+            **dict.fromkeys(DEMO_PATHS[:3], "kept"),
+            **dict.fromkeys(DEMO_PATHS[3:], "downloaded"),
+        }
+        assert _exported(dest) == DEMO_FILES
+
+    def test_kept_entry_keeps_size_and_hash(self, presigned: list[dict[str, str]], dest: Path) -> None:
+        _export(presigned, dest)
+        first = {e["path"]: (e["file"], e["size"], e["sha256"]) for e in _manifest(dest)}
+        _export(presigned[:1], dest)
+        assert {e["path"]: (e["file"], e["size"], e["sha256"]) for e in _manifest(dest)} == first
+
+    def test_entry_of_this_run_wins(self, presigned: list[dict[str, str]], dest: Path) -> None:
+        _export(presigned, dest)
+        _export(presigned[:1], dest)
+        entries = _manifest(dest)
+        assert sorted(e["path"] for e in entries) == sorted(DEMO_PATHS)
+        assert {e["path"]: e["status"] for e in entries}[PDF] == "skipped"
+
+    def test_earlier_entries_first(self, presigned: list[dict[str, str]], dest: Path) -> None:
+        _export(presigned, dest)
+        _export([presigned[2], presigned[0]], dest)
+        order = [e["path"] for e in _manifest(dest)]
+        assert order == [p for p in DEMO_PATHS if p not in (PDF, CSV)] + [CSV, PDF]
+
+    def test_crash_while_writing_keeps_old_manifest(
+        self, presigned: list[dict[str, str]], dest: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        _export(presigned, dest)
+        before = (dest / MANIFEST_NAME).read_bytes()
+        written: list[str] = []
+
+        def dumps_then_fail(entry: Any) -> str:
+            written.append(entry["path"])
+            if len(written) == 3:
+                raise OSError("no space left on device")
+            return json.dumps(entry)
+
+        # Only the export module's view of json changes; Airflow's own use of json.dumps is untouched.
+        monkeypatch.setattr(
+            "fxiaoke_provider.api.downloads.json", SimpleNamespace(loads=json.loads, dumps=dumps_then_fail)
+        )
+        with pytest.raises(OSError, match="no space left"):
+            _export(presigned[:1], dest)
+        assert (dest / MANIFEST_NAME).read_bytes() == before
+
+    def test_no_partial_manifest_left(self, presigned: list[dict[str, str]], dest: Path) -> None:
+        _export(presigned, dest)
+        _export(presigned[:2], dest)
+        assert sorted(p.name for p in dest.iterdir()) == sorted(
+            [MANIFEST_NAME, *(e["file"] for e in _manifest(dest))]
+        )
+
+    def test_empty_run_keeps_manifest(self, presigned: list[dict[str, str]], dest: Path) -> None:
+        _export(presigned, dest)
+        _export([], dest)
+        assert {e["path"]: e["status"] for e in _manifest(dest)} == dict.fromkeys(DEMO_PATHS, "kept")
+        assert _exported(dest) == DEMO_FILES
+
+    def test_file_of_an_earlier_run_still_skipped(
+        self, presigned: list[dict[str, str]], dest: Path, fxiaoke_conn: FxiaokeEmulator
+    ) -> None:
+        _export(presigned, dest)
+        _export(presigned[:1], dest)
+        before = len(_gets(fxiaoke_conn))
+        summary = _export(presigned, dest)
+        assert len(_gets(fxiaoke_conn)) == before
+        assert summary["skipped"] == len(DEMO_PATHS)
+
+    def test_failed_path_dropped_from_manifest(
+        self, presigned: list[dict[str, str]], dest: Path, fxiaoke_conn: FxiaokeEmulator
+    ) -> None:
+        _export(presigned, dest)
+        (dest / CSV).write_bytes(b"changed")
+        fxiaoke_conn.remove_file(CSV)
+        with pytest.raises(AirflowException, match="404"):
+            _export(presigned, dest)
+        assert sorted(e["path"] for e in _manifest(dest)) == sorted(p for p in DEMO_PATHS if p != CSV)
+
+    def test_unreadable_manifest_stops_before_downloads(
+        self, presigned: list[dict[str, str]], dest: Path, fxiaoke_conn: FxiaokeEmulator
+    ) -> None:
+        (dest / MANIFEST_NAME).mkdir(parents=True)
+        with pytest.raises(OSError, match=MANIFEST_NAME):
+            _export(presigned, dest)
+        assert _gets(fxiaoke_conn) == []
+
+    def test_undecodable_line_ignored(self, presigned: list[dict[str, str]], dest: Path) -> None:
+        _export(presigned[:1], dest)
+        manifest = dest / MANIFEST_NAME
+        manifest.write_bytes(b"\xff\xfe not text\n" + manifest.read_bytes())
+        _export(presigned[1:], dest)
+        assert {e["path"]: e["status"] for e in _manifest(dest)}[PDF] == "kept"
+
+
 class TestExpiredLinks:
     def test_rejected_link_presigned_again(
         self, presigned: list[dict[str, str]], dest: Path, fxiaoke_conn: FxiaokeEmulator
@@ -208,6 +317,74 @@ class TestExpiredLinks:
         with pytest.raises(AirflowException, match="403"):
             _export(presigned[:1], dest)
         assert _gets(fxiaoke_conn) == [403, 403]
+
+
+class TestRepresignBatches:
+    def test_failed_batch_fails_only_its_files(
+        self,
+        presigned: list[dict[str, str]],
+        dest: Path,
+        fxiaoke_conn: FxiaokeEmulator,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        monkeypatch.setattr("fxiaoke_provider.api.downloads.REPRESIGN_BATCH", 2)
+        fxiaoke_conn.clock.advance(2 * 3600)
+        fxiaoke_conn.inject(Fault(endpoint=PRESIGN_PATH, error_code=15003))
+        with pytest.raises(AirflowException, match="4 path\\(s\\) succeeded and 2 failed") as caught:
+            _export([{**result, "expires_at": _PAST} for result in presigned], dest)
+        assert PDF in str(caught.value)
+        assert PNG in str(caught.value)
+        assert _exported(dest) == {p: d for p, d in DEMO_FILES.items() if p not in (PDF, PNG)}
+        assert sorted(_gets(fxiaoke_conn)) == [200] * 4
+
+    def test_earlier_batch_kept_when_a_later_one_fails(
+        self, dest: Path, fxiaoke_conn: FxiaokeEmulator, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # The first batch holds only large files, which go to their own endpoint, so the fault on
+        # getPresignedUrl hits the second batch.
+        second_large = make_npath("ALIOSS", rng=random.Random(7))
+        fxiaoke_conn.add_file(second_large, b"second large file")
+        order = [LARGE, second_large, PDF, PNG, CSV, TXT]
+        results = [{"path": p, "url": fxiaoke_conn.download_url(p), "expires_at": _PAST} for p in order]
+        monkeypatch.setattr("fxiaoke_provider.api.downloads.REPRESIGN_BATCH", 2)
+        fxiaoke_conn.clock.advance(2 * 3600)
+        fxiaoke_conn.inject(Fault(endpoint=PRESIGN_PATH, error_code=15003))
+        with pytest.raises(AirflowException, match="4 path\\(s\\) succeeded and 2 failed") as caught:
+            _export(results, dest)
+        assert PDF in str(caught.value)
+        assert PNG in str(caught.value)
+        assert set(_exported(dest)) == {LARGE, second_large, CSV, TXT}
+        assert 403 not in _gets(fxiaoke_conn)
+
+    def test_same_reason_both_ways(self, emulator: FxiaokeEmulator, tmp_path: Path, log_text: Any) -> None:
+        def reject_every_call(paths: list[str]) -> dict[str, str]:
+            raise RuntimeError("gateway rejected https://files.invalid/x?Signature=abc")
+
+        folder = ObjectStoragePath(tmp_path.as_uri())
+        url = emulator.download_url(PDF)
+        past = datetime.now(UTC) - timedelta(hours=1)
+        before_use = Exporter(folder, reject_every_call).run([ExportItem(PDF, url, past)])
+        emulator.clock.advance(2 * 3600)
+        after_403 = Exporter(folder, reject_every_call).run([ExportItem(PDF, url)])
+        expected = "presigning again failed (RuntimeError: gateway rejected <URL>)"
+        assert before_use.failures == after_403.failures == [(PDF, expected)]
+        assert "Signature=" not in log_text()
+        assert "files.invalid" not in log_text()
+
+    def test_represigned_counts_links_received(
+        self,
+        presigned: list[dict[str, str]],
+        dest: Path,
+        fxiaoke_conn: FxiaokeEmulator,
+        monkeypatch: pytest.MonkeyPatch,
+        log_text: Any,
+    ) -> None:
+        monkeypatch.setattr("fxiaoke_provider.api.downloads.REPRESIGN_BATCH", 2)
+        fxiaoke_conn.clock.advance(2 * 3600)
+        fxiaoke_conn.inject(Fault(endpoint=PRESIGN_PATH, error_code=15003))
+        with pytest.raises(AirflowException):
+            _export([{**result, "expires_at": _PAST} for result in presigned], dest)
+        assert "4 link(s) presigned again" in log_text()
 
 
 class TestFailures:
@@ -282,6 +459,23 @@ class TestFailures:
             pytest.param({"max_workers": 0}, "max_workers", id="no-workers"),
             pytest.param({"chunk_size": 10}, "chunk_size", id="tiny-chunks"),
             pytest.param({"expire_hours": 0}, "expire_hours", id="expire-hours"),
+            pytest.param({"max_attempts": 0}, "max_attempts=0 ", id="no-attempts"),
+            pytest.param({"max_attempts": -1}, "max_attempts=-1 ", id="negative-attempts"),
+            pytest.param({"max_attempts": 2.5}, "max_attempts=2.5 ", id="float-attempts"),
+            pytest.param({"max_attempts": "3"}, "max_attempts='3' ", id="string-attempts"),
+            pytest.param({"max_attempts": None}, "max_attempts=None ", id="none-attempts"),
+            pytest.param({"max_attempts": True}, "max_attempts=True ", id="bool-attempts"),
+            pytest.param(
+                {"max_attempts": MAX_ATTEMPTS_LIMIT + 1}, f"max_attempts={MAX_ATTEMPTS_LIMIT + 1} ", id="many"
+            ),
+            pytest.param({"max_workers": "4"}, "max_workers='4' ", id="string-workers"),
+            pytest.param({"max_workers": 2.0}, "max_workers=2.0 ", id="float-workers"),
+            pytest.param({"chunk_size": None}, "chunk_size=None ", id="none-chunks"),
+            pytest.param(
+                {"results": [{"path": "  ", "url": "https://x/y"}]},
+                r"results\[0\]\.path .*, which is blank",
+                id="blank",
+            ),
         ],
     )
     def test_bad_input(
@@ -293,6 +487,88 @@ class TestFailures:
         with pytest.raises(AirflowFailException, match=fragment):
             _export(arguments.pop("results"), arguments.pop("dest"), **arguments)
         assert fxiaoke_conn.requests == []
+
+    @pytest.mark.parametrize("attempts", [1, MAX_ATTEMPTS_LIMIT])
+    def test_max_attempts_bounds_accepted(
+        self, presigned: list[dict[str, str]], dest: Path, fxiaoke_conn: FxiaokeEmulator, attempts: int
+    ) -> None:
+        fxiaoke_conn.inject(Fault(endpoint=DOWNLOAD_PREFIX, http_status=503, body=b"busy", times=0))
+        with pytest.raises(AirflowException, match="503"):
+            _export(presigned[:1], dest, max_attempts=attempts)
+        assert len(_gets(fxiaoke_conn)) == attempts
+
+
+_S3_USABLE = all(importlib.util.find_spec(name) is not None for name in ("s3fs", "airflow.providers.amazon"))
+
+
+class TestSetupErrors:
+    @pytest.mark.parametrize(
+        ("destination", "fragment"),
+        [
+            pytest.param(
+                "s3://bucket/fxiaoke",
+                "apache-airflow-providers-amazon",
+                id="s3",
+                marks=pytest.mark.skipif(_S3_USABLE, reason="s3fs and the Amazon provider are installed"),
+            ),
+            pytest.param("memory://bucket/fxiaoke", "No filesystem registered", id="not-registered"),
+            pytest.param("nosuch://bucket/fxiaoke", "Unsupported filesystem", id="unknown"),
+        ],
+    )
+    def test_storage_package_missing(
+        self, presigned: list[dict[str, str]], fxiaoke_conn: FxiaokeEmulator, destination: str, fragment: str
+    ) -> None:
+        with pytest.raises(AirflowFailException) as caught:
+            _export(presigned, destination)
+        message = str(caught.value)
+        assert f"destination {destination!r}" in message
+        assert fragment in message
+        assert "Install the Airflow provider" in message
+        assert _gets(fxiaoke_conn) == []
+
+    def test_connection_without_permanent_code(
+        self,
+        presigned: list[dict[str, str]],
+        dest: Path,
+        fxiaoke_conn: FxiaokeEmulator,
+        monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path,
+    ) -> None:
+        from tests.conftest import connection_dict
+
+        conn = connection_dict(fxiaoke_conn, tmp_path / "cache")
+        del conn["extra"]["permanent_code"]
+        monkeypatch.setenv("AIRFLOW_CONN_FXIAOKE_DEFAULT", json.dumps(conn))
+        with pytest.raises(AirflowFailException, match="fxiaoke_default.*permanent_code"):
+            _export(presigned, dest)
+        assert _gets(fxiaoke_conn) == []
+        assert not dest.exists()
+
+    def test_unknown_connection(
+        self, presigned: list[dict[str, str]], dest: Path, fxiaoke_conn: FxiaokeEmulator
+    ) -> None:
+        with pytest.raises(AirflowFailException, match="no_such_connection"):
+            _export(presigned, dest, fxiaoke_conn_id="no_such_connection")
+        assert _gets(fxiaoke_conn) == []
+        assert not dest.exists()
+
+
+class TestPaths:
+    def test_path_stripped(self, presigned: list[dict[str, str]], dest: Path) -> None:
+        _export([{**presigned[0], "path": f"  {PDF}\n"}], dest)
+        assert [(e["path"], e["file"]) for e in _manifest(dest)] == [(PDF, PDF)]
+        assert (dest / PDF).read_bytes() == DEMO_FILES[PDF]
+
+    def test_paths_differing_in_spaces_exported_once(
+        self, presigned: list[dict[str, str]], dest: Path, fxiaoke_conn: FxiaokeEmulator
+    ) -> None:
+        _export([presigned[0], {**presigned[0], "path": f" {PDF} "}], dest)
+        assert len(_gets(fxiaoke_conn)) == 1
+        assert [e["path"] for e in _manifest(dest)] == [PDF]
+
+    def test_read_items_strips(self) -> None:
+        (item,) = read_items([{"path": "\tN_1 ", "url": "https://x/y"}])
+        assert item.path == "N_1"
 
 
 class FakeResponse:
@@ -316,6 +592,33 @@ class FakeSession:
         return FakeResponse()
 
 
+class DiskFullAfterOneWrite:
+    """A target file that takes the first write and then fails as a full disk does."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.writes = 0
+
+    def open(self, mode: str) -> DiskFullAfterOneWrite:
+        self._stream = self.path.open(mode)
+        return self
+
+    def __enter__(self) -> DiskFullAfterOneWrite:
+        return self
+
+    def __exit__(self, *args: object) -> None:
+        self._stream.close()
+
+    def write(self, data: bytes) -> int:
+        self.writes += 1
+        if self.writes > 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return self._stream.write(data)
+
+    def unlink(self, missing_ok: bool = False) -> None:
+        self.path.unlink(missing_ok=missing_ok)
+
+
 class TestDownload:
     def test_short_body_removed(self, tmp_path: Path) -> None:
         target = tmp_path / "file"
@@ -327,6 +630,13 @@ class TestDownload:
         with pytest.raises(DownloadError) as caught:
             download(FakeSession(), "N_1", "https://x/y", tmp_path / "file")  # type: ignore[arg-type]
         assert caught.value.retryable
+
+    def test_write_error_removes_partial_file(self, emulator: FxiaokeEmulator, tmp_path: Path) -> None:
+        target = DiskFullAfterOneWrite(tmp_path / LARGE)
+        with requests.Session() as session, pytest.raises(OSError, match="No space left"):
+            download(session, LARGE, emulator.download_url(LARGE), target, chunk_size=1024)  # type: ignore[arg-type]
+        assert target.writes == 2
+        assert not (tmp_path / LARGE).exists()
 
     def test_peak_memory_near_chunk_size(self, emulator: FxiaokeEmulator, tmp_path: Path) -> None:
         chunk = 256 * 1024
