@@ -9,6 +9,7 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from fxiaoke_provider.testing.clock import EmulatorClock
 from fxiaoke_provider.testing.endpoints import OpenApiProtocol
@@ -36,6 +37,29 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _check_public_url(url: str) -> None:
+    """
+    Check that a public URL is a bare base URL, as the provider's connection accepts it.
+
+    :raises ValueError: naming the URL and the expected form.
+    """
+    expected = "give scheme://host[:port], such as http://127.0.0.1:8099"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as err:
+        raise ValueError(f"public_url {url!r} is not a valid URL ({err}); {expected}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"public_url {url!r} must be an http:// or https:// URL with a host; {expected}")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError(
+            f"public_url {url!r} has a path, query, fragment or user name, which the API's base URL "
+            f"cannot have; {expected}"
+        )
+    if port == 0:
+        raise ValueError(f"public_url {url!r} has port 0; {expected}")
 
 
 class FxiaokeEmulator:
@@ -67,8 +91,8 @@ class FxiaokeEmulator:
         settings: EmulatorSettings | None = None,
         public_url: str | None = None,
     ) -> None:
-        if public_url is not None and not public_url.startswith(("http://", "https://")):
-            raise ValueError(f"public_url must start with http:// or https://, got {public_url!r}")
+        if public_url is not None:
+            _check_public_url(public_url)
         self.host = host
         self.requested_port = port
         self.settings = settings if settings is not None else EmulatorSettings()

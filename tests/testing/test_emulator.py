@@ -192,6 +192,23 @@ class TestEmulatorLifecycle:
         with pytest.raises(ValueError, match="public_url"):
             FxiaokeEmulator(public_url="emulator:8099")
 
+    @pytest.mark.parametrize(
+        "url",
+        [
+            "http://127.0.0.1:1/x?y",
+            "http://127.0.0.1:8099/base",
+            "http://127.0.0.1:8099?x=1",
+            "http://user:pw@127.0.0.1:8099",
+            "http://:8099",
+            "ftp://127.0.0.1:8099",
+            "http://127.0.0.1:99999",
+            "http://127.0.0.1:0",
+        ],
+    )
+    def test_public_url_rejects_non_base_url(self, url: str) -> None:
+        with pytest.raises(ValueError, match="scheme://host"):
+            FxiaokeEmulator(public_url=url)
+
     def test_public_url_used_in_links(self) -> None:
         with FxiaokeEmulator(public_url="http://emulator.test:8099/") as emulator:
             emulator.seed_demo_files()
