@@ -60,6 +60,9 @@ SERVER_START_TIMEOUT = 180
 #: Upper bound, in seconds, for one element or page change in the browser.
 UI_TIMEOUT = 30
 CONN_ID = "fxiaoke_ui"
+BAD_CONN_ID = "fxiaoke_ui_wrong_secret"
+#: The app secret of the second connection, which the emulator refuses.
+WRONG_SECRET = "wrong-app-secret-for-the-ui-test"
 #: Set to 1 to copy the screenshots of the filled form into docs/img (``make docs-img``).
 UPDATE_DOCS_ENV = "FXIAOKE_UPDATE_DOCS_IMG"
 
@@ -179,6 +182,8 @@ class FormRun:
     listed_after_save: bool = False
     test_message: str = ""
     token_calls_by_test: int = 0
+    failed_test_message: str = ""
+    failed_test_page: str = field(default="", repr=False)
     screenshots: dict[str, Path] = field(default_factory=dict)
     typed_extras: dict[str, str] = field(default_factory=dict)
 
@@ -211,20 +216,31 @@ def _fill(driver: Any, name: str, value: str) -> None:
 
 #: Titles of the notices the connection list shows after a test, success first. They tell the test's notice
 #: apart from the save notice, whose text also contains "successfully".
-TEST_NOTICE_TITLES = ("test connection successful", "test connection failed")
+TEST_NOTICE_TITLES = ("Test Connection Successful", "Test Connection Failed")
 
 
 def _test_outcome(driver: Any) -> str | bool:
     """
-    Return the connection-test notice, its title and the message under it, once one shows.
+    Return the connection-test notice, its title and the message under it, once both show.
 
-    Return False while there is none, so that the wait goes on.
+    Return False until then, so that the wait goes on.
     """
-    lines = driver.find_element(By.TAG_NAME, "body").text.splitlines()
-    for index, line in enumerate(lines):
-        if line.strip().lower() in TEST_NOTICE_TITLES:
-            return " ".join(lines[index : index + 2])
+    for title in TEST_NOTICE_TITLES:
+        for element in driver.find_elements(By.XPATH, f"//*[normalize-space(text())='{title}']"):
+            # The title and the message are children of one element of the notice.
+            text = " ".join(element.find_element(By.XPATH, "..").text.split())
+            if text.startswith(title) and len(text) > len(title):
+                return text
     return False
+
+
+def _press_test(driver: Any, row: Any) -> str:
+    """Press the Test button of a connection's row and return the notice that follows, or ``""``."""
+    row.find_element(By.CSS_SELECTOR, "button[aria-label='Test Connection']").click()
+    try:
+        return str(WebDriverWait(driver, UI_TIMEOUT).until(_test_outcome))
+    except TimeoutException:
+        return ""
 
 
 def _open_section(driver: Any, title: str) -> None:
@@ -238,7 +254,7 @@ def form_run(
     api_server: tuple[str, Path], emu: FxiaokeEmulator, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[FormRun]:
     """Add the connection through the UI, save it, press Test, and record what happened."""
-    url, _ = api_server
+    url, home = api_server
     out = tmp_path_factory.mktemp("ui_screenshots")
     conn = json.loads(emu.connection_json())
     options = webdriver.ChromeOptions()
@@ -324,14 +340,31 @@ def form_run(
             row = None
         if row is not None:
             calls_before = emu.token_calls
-            row.find_element(By.CSS_SELECTOR, "button[aria-label='Test Connection']").click()
-            try:
-                run.test_message = wait.until(_test_outcome)
-            except TimeoutException:
-                run.test_message = ""
+            run.test_message = _press_test(driver, row)
             run.token_calls_by_test = emu.token_calls - calls_before
             run.screenshots["result"] = out / "connection-test-result.png"
             driver.save_screenshot(str(run.screenshots["result"]))
+
+        # A second connection, added from the command line, carries a wrong app secret.
+        bad = {
+            **conn,
+            "password": WRONG_SECRET,
+            "host": f"{base.scheme}://{base.hostname}",
+            "port": base.port,
+        }
+        bad["extra"] = {**conn["extra"], "cache_dir": str(out / "fxiaoke-cache-bad")}
+        added = run_airflow(
+            home, "connections", "add", BAD_CONN_ID, "--conn-json", json.dumps(bad), env=_ui_env()
+        )
+        assert added.returncode == 0, added.stderr[-2000:]
+        driver.get(f"{url}/connections")
+        bad_row = wait.until(
+            expected_conditions.visibility_of_element_located(
+                (By.XPATH, f"//tr[.//td[normalize-space()='{BAD_CONN_ID}']]")
+            )
+        )
+        run.failed_test_message = _press_test(driver, bad_row)
+        run.failed_test_page = driver.page_source
         yield run
     finally:
         driver.quit()
@@ -453,10 +486,18 @@ class TestTestButton:
         assert form_run.token_calls_by_test == 1
 
     def test_page_shows_success(self, form_run: FormRun) -> None:
-        assert form_run.test_message.lower().startswith(TEST_NOTICE_TITLES[0]), form_run.test_message
+        assert form_run.test_message.startswith(TEST_NOTICE_TITLES[0]), form_run.test_message
 
     def test_message_names_the_emulator(self, form_run: FormRun, emu: FxiaokeEmulator) -> None:
         assert f"Connected to {emu.base_url} " in form_run.test_message
+
+    def test_failure_shows_error_code(self, form_run: FormRun) -> None:
+        assert form_run.failed_test_message.startswith(TEST_NOTICE_TITLES[1]), form_run.failed_test_message
+        assert "20006" in form_run.failed_test_message
+
+    def test_failure_page_hides_secret(self, form_run: FormRun) -> None:
+        leaked = WRONG_SECRET in form_run.failed_test_page
+        assert not leaked
 
     def test_result_screenshot_png(self, form_run: FormRun) -> None:
         assert form_run.screenshots["result"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
