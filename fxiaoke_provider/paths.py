@@ -6,8 +6,10 @@ import ast
 import json
 import re
 import reprlib
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 # NOTE: assumed limit, because the vendor documents none for this API. Its preview API caps links at 7 days.
 MAX_EXPIRE_HOURS = 168
@@ -15,19 +17,27 @@ MAX_EXPIRE_HOURS = 168
 #: Deepest nesting of lists (and list strings) that ``normalize_paths`` accepts.
 MAX_NESTING_DEPTH = 20
 
+# NOTE: assumed limit, because the vendor documents no maximum length for a file path. Npaths such as
+# 'N_202410_22_d0b3bb728c327017b09aa09c93e86e89.pdf' are about 50 characters, so this bound is generous.
+#: Maximum length of a path, in characters after stripping, that ``normalize_paths`` accepts.
+MAX_PATH_LENGTH = 1024
+
 #: Keys read from a file-attachment dict, in order of precedence.
 PATH_KEYS = ("path", "npath", "Path", "nPath")
 
 _EXPECTED_PATHS = "expected a file path string, a dict with a 'path' key, a list of those, or None"
 _EXPECTED_PATH_STRING = "expected a file path string such as 'N_202410_22_0123abcd.pdf'"
 _REPR_LIMIT = 80
+#: Characters of a long string that error messages show, followed by the string's length.
+_SHOWN_CHARACTERS = 60
 # Abbreviates containers, so that describing a list of a million paths in an error stays cheap.
 _CONTAINER_REPR = reprlib.Repr()
 _CONTAINER_REPR.maxlevel = 2
 _CONTAINER_REPR.maxlist = _CONTAINER_REPR.maxtuple = _CONTAINER_REPR.maxdict = 4
 _CONTAINER_REPR.maxstring = _CONTAINER_REPR.maxother = 40
-# C0 controls, DEL and C1 controls, which make up the Unicode category Cc.
-_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Unicode categories rejected in a path: control characters (Cc) and format characters (Cf), such as
+# the zero-width space U+200B and the right-to-left override U+202E, which hide or reorder text.
+_REJECTED_CATEGORIES = {"Cc": "control character", "Cf": "format character"}
 _LIST_OPENERS = ("[", "(")
 _BYTES_TYPES = (bytes, bytearray, memoryview)
 _DIGITS = re.compile(r"[0-9]+")
@@ -45,6 +55,8 @@ class NormalizedPaths:
     dropped_none: int
     #: Number of repeated paths removed.
     duplicates: int
+    #: Number of list strings, such as ``"[]"``, that parsed to an empty list and so gave no path.
+    empty_list_strings: int = 0
 
 
 def normalize_paths(value: object, *, argument: str = "paths") -> NormalizedPaths:
@@ -63,6 +75,13 @@ def normalize_paths(value: object, *, argument: str = "paths") -> NormalizedPath
       likewise be a JSON or Python dict literal.
     * ``None`` items, which are dropped and counted.
 
+    A list string that parses to an empty list, such as ``"[]"``, gives no path and is counted in
+    ``empty_list_strings``, because a template that pulls an empty upstream result renders as ``"[]"``.
+    A dict's path is the value of the first of its path keys whose value is neither ``None`` nor blank
+    text, as :func:`first_value` reads it. A path must have at most :data:`MAX_PATH_LENGTH` characters
+    after stripping, and no control character (Unicode category Cc) or format character (category Cf,
+    such as the zero-width space U+200B or the right-to-left override U+202E).
+
     A top-level ``None`` means that there are no paths: the result is empty and ``dropped_none`` is 0,
     because no item was dropped. The first appearance of a path wins and later repeats are counted in
     ``duplicates``. Literal strings are parsed with :func:`json.loads`, then with
@@ -70,11 +89,13 @@ def normalize_paths(value: object, *, argument: str = "paths") -> NormalizedPath
 
     :param value: the rendered ``paths`` argument.
     :param argument: name of the argument, used as the root of positions in error messages.
-    :return: the distinct paths and the counts of dropped ``None`` items and removed duplicates.
+    :return: the distinct paths and the counts of dropped ``None`` items, removed duplicates and empty
+        list strings.
     :raises TypeError: if an item, or the value under a dict's path key, is of a type that is not accepted.
-    :raises ValueError: if a path is blank or contains a control character, a dict has no path key, a
-        string that starts with ``[``, ``(`` or ``{`` is not a literal of the matching kind, the nesting
-        is deeper than :data:`MAX_NESTING_DEPTH` levels, or a list contains itself.
+    :raises ValueError: if a path is blank, too long or contains a control or format character, a dict
+        has no path key with a value, a string that starts with ``[``, ``(`` or ``{`` is not a literal of
+        the matching kind, the nesting is deeper than :data:`MAX_NESTING_DEPTH` levels, or a list
+        contains itself.
     """
     if value is None:
         return NormalizedPaths(paths=[], dropped_none=0, duplicates=0)
@@ -84,7 +105,44 @@ def normalize_paths(value: object, *, argument: str = "paths") -> NormalizedPath
         paths=list(collector.seen),
         dropped_none=collector.dropped_none,
         duplicates=collector.duplicates,
+        empty_list_strings=collector.empty_list_strings,
     )
+
+
+def first_value(mapping: Mapping[Any, object], keys: Iterable[str]) -> tuple[str, object] | None:
+    """
+    Return the first of ``keys`` whose value in ``mapping`` is neither ``None`` nor blank text, with its value.
+
+    ``PresignFilesOperator`` reads a dict item's path this way, and ``FxiaokeListFilesOperator`` reads a
+    file field's path, name and size this way, so that both take the same path from the same dict.
+
+    :param mapping: a file-attachment dict, such as ``{"path": None, "npath": "N_1.pdf"}``.
+    :param keys: the keys to try, in order of precedence.
+    :return: the key and its value, or None when no key has such a value.
+    """
+    for key in keys:
+        value = mapping.get(key)
+        if value is not None and not (isinstance(value, str) and not value.strip()):
+            return key, value
+    return None
+
+
+def check_bool(value: object, *, argument: str) -> bool:
+    """
+    Check that ``value`` is a ``bool`` and return it.
+
+    A string such as ``"no"`` is rejected rather than read by its truth value, under which every
+    non-empty string, ``"False"`` included, would count as True.
+
+    :param value: the argument's value.
+    :param argument: name of the argument, used in error messages.
+    :raises TypeError: if ``value`` is not ``True`` or ``False``.
+    """
+    if not isinstance(value, bool):
+        raise TypeError(
+            f"{argument} is {short_repr(value)} ({type(value).__name__}); expected True or False (a bool)"
+        )
+    return value
 
 
 def validate_expire_hours(
@@ -111,7 +169,7 @@ def validate_expire_hours(
     expected = (
         f"expected a whole number of hours from 1 to {maximum}, as an int or a string of digits such as '24'"
     )
-    described = f"{argument} is {_short_repr(value)} ({type(value).__name__})"
+    described = f"{argument} is {short_repr(value)} ({type(value).__name__})"
 
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise TypeError(f"{described}; {expected}")
@@ -145,6 +203,7 @@ class _PathCollector:
         self.seen: dict[str, None] = {}
         self.dropped_none = 0
         self.duplicates = 0
+        self.empty_list_strings = 0
         # ids of the containers on the current branch, to detect a container that contains itself.
         self._open_containers: set[int] = set()
 
@@ -182,7 +241,14 @@ class _PathCollector:
             # paths cheap. Anything unusual falls through to collect_value for the full checks.
             if type(item) is str:
                 path = item.strip()
-                if path and not path.startswith(("[", "(", "{")) and _CONTROL_CHARACTER.search(path) is None:
+                # isprintable() is False for every control and format character, so a printable path
+                # needs no further character check.
+                if (
+                    path
+                    and len(path) <= MAX_PATH_LENGTH
+                    and path.isprintable()
+                    and not path.startswith(("[", "(", "{"))
+                ):
                     if path in seen:
                         self.duplicates += 1
                     else:
@@ -201,6 +267,8 @@ class _PathCollector:
                     f"{self._describe(text, location)}, which parses to {type(parsed).__name__} and not to a "
                     f"list; {_EXPECTED_PATHS}"
                 )
+            if not parsed:
+                self.empty_list_strings += 1
             # The parsed list is one more nesting level, so list strings inside it cannot recurse forever.
             self._collect_iterable(parsed, location, depth + 1)
         elif stripped.startswith("{"):
@@ -231,15 +299,18 @@ class _PathCollector:
         )
 
     def _collect_mapping(self, mapping: Mapping[object, object], location: _Location) -> None:
-        for key in PATH_KEYS:
-            if key in mapping:
-                break
-        else:
+        found = first_value(mapping, PATH_KEYS)
+        if found is None:
+            keys = ", ".join(PATH_KEYS)
+            if any(key in mapping for key in PATH_KEYS):
+                raise ValueError(
+                    f"{self._describe(mapping, location)}, whose path keys ({keys}) contain only None or blank text; "
+                    f"{_EXPECTED_PATHS}"
+                )
             raise ValueError(
-                f"{self._describe(mapping, location)}, which has none of the keys {', '.join(PATH_KEYS)}; "
-                f"{_EXPECTED_PATHS}"
+                f"{self._describe(mapping, location)}, which has none of the keys {keys}; {_EXPECTED_PATHS}"
             )
-        path = mapping[key]
+        key, path = found
         path_location = (*location, key)
         if not isinstance(path, str):
             raise TypeError(f"{self._describe(path, path_location)}; {_EXPECTED_PATH_STRING}")
@@ -249,12 +320,20 @@ class _PathCollector:
         path = text.strip()
         if not path:
             raise ValueError(f"{self._describe(text, location)}, which is blank; {_EXPECTED_PATH_STRING}")
-        control = _CONTROL_CHARACTER.search(path)
-        if control is not None:
+        if len(path) > MAX_PATH_LENGTH:
             raise ValueError(
-                f"{self._describe(text, location)}, which contains the control character "
-                f"{control.group()!r} at offset {control.start()} after stripping; {_EXPECTED_PATH_STRING}"
+                f"{self._describe(text, location)}, which is {len(path)} characters long after stripping, "
+                f"more than the maximum of {MAX_PATH_LENGTH}; {_EXPECTED_PATH_STRING}"
             )
+        if not path.isprintable():
+            for offset, character in enumerate(path):
+                kind = _REJECTED_CATEGORIES.get(unicodedata.category(character))
+                if kind is not None:
+                    code = f"U+{ord(character):04X} {unicodedata.name(character, '')}".rstrip()
+                    raise ValueError(
+                        f"{self._describe(text, location)}, which contains the {kind} {character!r} "
+                        f"({code}) at offset {offset} after stripping; {_EXPECTED_PATH_STRING}"
+                    )
         if path in self.seen:
             self.duplicates += 1
         else:
@@ -262,12 +341,30 @@ class _PathCollector:
 
     def _describe(self, value: object, location: _Location) -> str:
         where = self.argument + "".join(f"[{part!r}]" for part in location)
-        return f"{where} is {_short_repr(value)} ({type(value).__name__})"
+        return f"{where} is {short_repr(value)} ({type(value).__name__})"
 
 
-def _short_repr(value: object) -> str:
-    """Return the repr of ``value``, cut to about 80 characters."""
-    text = repr(value) if isinstance(value, str) else _CONTAINER_REPR.repr(value)
+def short_repr(value: object) -> str:
+    """
+    Return the repr of ``value`` for an error message, cut to about 80 characters.
+
+    A string longer than 80 characters is shown by its first 60 characters and its length, such as
+    ``'N_aaaa...' (1000002 characters)``, so that a huge value cannot flood a message or a log.
+
+    :param value: the value to show.
+    """
+    if isinstance(value, str):
+        if len(value) <= _REPR_LIMIT:
+            return repr(value)
+        return f"{value[:_SHOWN_CHARACTERS]!r}... ({len(value)} characters)"
+    try:
+        text = _CONTAINER_REPR.repr(value)
+    except ValueError:
+        # repr() raises ValueError for an int of more than 4300 digits.
+        return f"<{type(value).__name__} too large to show>"
     if len(text) > _REPR_LIMIT:
         return text[: _REPR_LIMIT - 3] + "..."
     return text
+
+
+_short_repr = short_repr

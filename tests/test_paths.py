@@ -7,11 +7,17 @@ from collections.abc import Iterator
 
 import pytest
 
+from fxiaoke_provider.api.crm import parse_file_value
 from fxiaoke_provider.paths import (
     MAX_EXPIRE_HOURS,
     MAX_NESTING_DEPTH,
+    MAX_PATH_LENGTH,
+    PATH_KEYS,
     NormalizedPaths,
+    check_bool,
+    first_value,
     normalize_paths,
+    short_repr,
     validate_expire_hours,
 )
 
@@ -56,6 +62,11 @@ class TestNormalizePaths:
             pytest.param(["  a.pdf\n", "\tb.pdf "], ["a.pdf", "b.pdf"], id="stripped"),
             pytest.param([{"path": " N_1.pdf "}], ["N_1.pdf"], id="dict-value-stripped"),
             pytest.param(["文件.pdf"], ["文件.pdf"], id="non-ascii"),
+            pytest.param(["文件\u3000副本.pdf"], ["文件\u3000副本.pdf"], id="ideographic-space-inside"),
+            pytest.param([{"path": None, "npath": "N_1.pdf"}], ["N_1.pdf"], id="none-path-gives-way"),
+            pytest.param([{"path": "  ", "nPath": "N_1.pdf"}], ["N_1.pdf"], id="blank-path-gives-way"),
+            pytest.param(["N_" + "a" * 1022], ["N_" + "a" * 1022], id="longest-path"),
+            pytest.param([" N_" + "a" * 1022 + " "], ["N_" + "a" * 1022], id="longest-path-stripped"),
         ],
     )
     def test_accepted_shape(self, value: object, expected: list[str]) -> None:
@@ -146,8 +157,9 @@ class TestNormalizePaths:
             ),
             pytest.param(
                 [{"path": None}],
-                TypeError,
-                r"^paths\[0\]\['path'\] is None \(NoneType\)",
+                ValueError,
+                r"^paths\[0\] is \{'path': None\} \(dict\), whose path keys \(path, npath, Path, nPath\) contain "
+                r"only None or blank text",
                 id="dict-path-none",
             ),
             pytest.param(
@@ -161,16 +173,22 @@ class TestNormalizePaths:
             ),
             pytest.param("", ValueError, r"^paths is '' \(str\), which is blank", id="empty-string"),
             pytest.param(
-                [{"path": ""}],
+                [{"path": "", "npath": "  "}],
                 ValueError,
-                r"^paths\[0\]\['path'\] is '' \(str\), which is blank",
+                r"^paths\[0\] is .* \(dict\), whose path keys .* contain only None or blank text",
                 id="blank-in-dict",
+            ),
+            pytest.param(
+                [{"path": 5, "npath": "N_1.pdf"}],
+                TypeError,
+                r"^paths\[0\]\['path'\] is 5 \(int\)",
+                id="dict-path-int-not-skipped",
             ),
             pytest.param(
                 ["a\nb.pdf"],
                 ValueError,
                 r"^paths\[0\] is 'a\\nb\.pdf' \(str\), which contains the control character '\\n' "
-                r"at offset 1",
+                r"\(U\+000A\) at offset 1",
                 id="newline",
             ),
             pytest.param(
@@ -181,6 +199,35 @@ class TestNormalizePaths:
             ),
             pytest.param(
                 ["a\x7fb.pdf"], ValueError, r"^paths\[0\] is 'a\\x7fb\.pdf' \(str\).*'\\x7f'", id="del"
+            ),
+            pytest.param(
+                ["a\u200bb.pdf"],
+                ValueError,
+                r"^paths\[0\] is 'a\\u200bb\.pdf' \(str\), which contains the format character '\\u200b' "
+                r"\(U\+200B ZERO WIDTH SPACE\) at offset 1",
+                id="zero-width-space",
+            ),
+            pytest.param(
+                ["ok.pdf", "\u202efdp.exe"],
+                ValueError,
+                r"^paths\[1\] .* format character '\\u202e' \(U\+202E RIGHT-TO-LEFT OVERRIDE\) at offset 0",
+                id="bidi-override",
+            ),
+            pytest.param(
+                ["\ufeffN_1.pdf"], ValueError, r"^paths\[0\] .* format character .*U\+FEFF", id="bom"
+            ),
+            pytest.param(
+                [{"npath": "N_\u2066x"}],
+                ValueError,
+                r"^paths\[0\]\['npath'\] .* format character .*U\+2066",
+                id="bidi-isolate-in-dict",
+            ),
+            pytest.param(
+                ["N_" + "a" * 1023],
+                ValueError,
+                r"^paths\[0\] is 'N_a{58}'\.\.\. \(1025 characters\) \(str\), which is 1025 characters long "
+                r"after stripping, more than the maximum of 1024",
+                id="too-long",
             ),
             pytest.param(
                 [{"path": "a\rb"}],
@@ -246,10 +293,41 @@ class TestNormalizePaths:
             normalize_paths([["a.pdf", "b.pdf", 3]], argument="files")
 
     def test_long_item_truncated(self) -> None:
-        with pytest.raises(ValueError, match=r"^paths\[0\] is '\[x{20,}\.\.\. \(str\)") as excinfo:
+        with pytest.raises(
+            ValueError, match=r"^paths\[0\] is '\[x{59}'\.\.\. \(501 characters\) \(str\)"
+        ) as excinfo:
             normalize_paths(["[" + "x" * 500])
 
         assert len(str(excinfo.value)) < 400
+
+    def test_huge_path_message_short(self) -> None:
+        with pytest.raises(ValueError, match=r"\(1000002 characters\)") as excinfo:
+            normalize_paths(["N_" + "a" * 1_000_000])
+
+        assert len(str(excinfo.value)) < 400
+
+    def test_huge_dict_path_message_short(self) -> None:
+        with pytest.raises(ValueError, match=r"^paths\[0\]\['path'\] is 'N_a") as excinfo:
+            normalize_paths([{"path": "N_" + "a" * 1_000_000}])
+
+        assert len(str(excinfo.value)) < 400
+
+    def test_max_path_length_value(self) -> None:
+        assert MAX_PATH_LENGTH == 1024
+
+    def test_empty_list_strings_counted(self) -> None:
+        result = normalize_paths(["a.pdf", "[]", " () ", ["[]"]])
+
+        assert result.paths == ["a.pdf"]
+        assert result.empty_list_strings == 3
+
+    def test_top_level_empty_list_string_counted(self) -> None:
+        assert normalize_paths("[]") == NormalizedPaths(
+            paths=[], dropped_none=0, duplicates=0, empty_list_strings=1
+        )
+
+    def test_empty_list_not_counted(self) -> None:
+        assert normalize_paths(["a.pdf", []]).empty_list_strings == 0
 
     def test_huge_item_position(self) -> None:
         huge = [[f"N_{index}.pdf" for index in range(100_000)] + [None, 5]]
@@ -397,7 +475,7 @@ class TestValidateExpireHours:
             pytest.param(
                 "9" * 5000,
                 ValueError,
-                r"^expire_hours is '9{20,}\.\.\. \(str\), which is above",
+                r"^expire_hours is '9{60}'\.\.\. \(\d+ characters\) \(str\), which is above",
                 id="huge-str",
             ),
         ],
@@ -430,3 +508,54 @@ class TestValidateExpireHours:
     def test_invalid_maximum(self, maximum: object) -> None:
         with pytest.raises(ValueError, match=r"^maximum is .*; expected an int of at least 1"):
             validate_expire_hours(1, maximum=maximum)  # type: ignore[arg-type]
+
+
+class TestFirstValue:
+    @pytest.mark.parametrize(
+        ("mapping", "expected"),
+        [
+            pytest.param({"path": "N_1"}, ("path", "N_1"), id="path"),
+            pytest.param({"path": None, "npath": "N_2"}, ("npath", "N_2"), id="none-gives-way"),
+            pytest.param({"path": " \t", "Path": "N_3"}, ("Path", "N_3"), id="blank-gives-way"),
+            pytest.param({"path": 0, "npath": "N_4"}, ("path", 0), id="zero-kept"),
+            pytest.param({"path": None, "npath": ""}, None, id="nothing"),
+            pytest.param({}, None, id="empty"),
+        ],
+    )
+    def test_first_value(self, mapping: dict[str, object], expected: object) -> None:
+        assert first_value(mapping, PATH_KEYS) == expected
+
+    @pytest.mark.parametrize(
+        "item",
+        [
+            pytest.param({"path": None, "npath": "N_x"}, id="none-path"),
+            pytest.param({"path": "", "nPath": "N_x"}, id="blank-path"),
+            pytest.param({"Path": "N_x", "nPath": "N_y"}, id="precedence"),
+            pytest.param({"path": "N_x", "npath": "N_y"}, id="path-first"),
+        ],
+    )
+    def test_listing_and_presign_read_the_same_path(self, item: dict[str, object]) -> None:
+        (ref,), _unreadable = parse_file_value(item)
+        assert normalize_paths([item]).paths == [ref.path]
+
+
+class TestCheckBool:
+    @pytest.mark.parametrize("value", [True, False])
+    def test_accepted(self, value: bool) -> None:
+        assert check_bool(value, argument="skip_on_empty") is value
+
+    @pytest.mark.parametrize("value", ["no", "False", "", 0, 1, None])
+    def test_rejected(self, value: object) -> None:
+        with pytest.raises(TypeError, match=r"^skip_on_empty is .*; expected True or False"):
+            check_bool(value, argument="skip_on_empty")
+
+
+class TestShortRepr:
+    def test_short_string_whole(self) -> None:
+        assert short_repr("N_1.pdf") == "'N_1.pdf'"
+
+    def test_long_string_head_and_length(self) -> None:
+        assert short_repr("x" * 500) == repr("x" * 60) + "... (500 characters)"
+
+    def test_huge_int(self) -> None:
+        assert short_repr(10**5000) == "<int too large to show>"

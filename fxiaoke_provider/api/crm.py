@@ -27,6 +27,7 @@ from typing import Any
 
 from fxiaoke_provider.api.client import FxiaokeClient, response_trace_id
 from fxiaoke_provider.exceptions import FxiaokeResponseError
+from fxiaoke_provider.paths import PATH_KEYS, first_value, short_repr
 
 QUERY_ENDPOINT = "/cgi/crm/v2/data/query"
 CUSTOM_QUERY_ENDPOINT = "/cgi/crm/custom/v2/data/query"
@@ -58,15 +59,19 @@ OPERATORS = frozenset(
 )
 #: Field that contains the time of a record's last change, in epoch milliseconds.
 MODIFIED_FIELD = "last_modified_time"
+#: Latest epoch time accepted, in milliseconds: the last millisecond of the year 9999 UTC, the latest
+#: time a ``datetime`` can hold. The earliest is 0, the start of 1970.
+MAX_EPOCH_MS = 253_402_300_799_999
 
 #: Keys of a file dict, each tuple in order of precedence (see the module docstring).
-FILE_PATH_KEYS = ("path", "npath", "Path", "nPath")
+FILE_PATH_KEYS = PATH_KEYS
 FILE_NAME_KEYS = ("filename", "fileName", "name", "Filename")
 FILE_SIZE_KEYS = ("size", "fileSize", "Size")
 
 _API_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,99}")
 # Field API names may start with an underscore, as ``_id`` does.
 _FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}")
+_DIGITS = re.compile(r"[0-9]+")
 
 
 @dataclass(frozen=True)
@@ -100,7 +105,7 @@ def check_object_api_name(value: object, *, argument: str = "object_api_name") -
     """
     if not isinstance(value, str) or not _API_NAME.fullmatch(value.strip()):
         raise ValueError(
-            f"{argument}={value!r} is not an object API name; expected letters, digits and underscores "
+            f"{argument}={short_repr(value)} is not an object API name; expected letters, digits and underscores "
             "starting with a letter, such as 'AccountObj' or 'Contract__c'"
         )
     return value.strip()
@@ -116,7 +121,7 @@ def check_field_name(value: object, *, argument: str) -> str:
     """
     if not isinstance(value, str) or not _FIELD_NAME.fullmatch(value.strip()):
         raise ValueError(
-            f"{argument}={value!r} is not a field API name; expected letters, digits and underscores, "
+            f"{argument}={short_repr(value)} is not a field API name; expected letters, digits and underscores, "
             "such as 'attachments' or 'contract_file__c'"
         )
     return value.strip()
@@ -132,7 +137,7 @@ def check_field_names(value: object, *, argument: str = "fields") -> list[str]:
     """
     names = [value] if isinstance(value, str) else value
     if not isinstance(names, (list, tuple)) or not names:
-        raise ValueError(f"{argument}={value!r} must be a non-empty list of field API names")
+        raise ValueError(f"{argument}={short_repr(value)} must be a non-empty list of field API names")
     checked: dict[str, None] = {}
     for index, name in enumerate(names):
         checked[check_field_name(name, argument=f"{argument}[{index}]")] = None
@@ -146,7 +151,7 @@ def check_page_size(value: object) -> int:
     :param value: records per query call.
     """
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PAGE_SIZE:
-        raise ValueError(f"page_size={value!r} must be a whole number from 1 to {MAX_PAGE_SIZE}")
+        raise ValueError(f"page_size={short_repr(value)} must be a whole number from 1 to {MAX_PAGE_SIZE}")
     return value
 
 
@@ -162,57 +167,74 @@ def check_filters(value: object, *, argument: str = "filters") -> list[dict[str,
         return []
     if not isinstance(value, (list, tuple)):
         raise ValueError(
-            f"{argument}={value!r} must be a list of filter dicts such as "
+            f"{argument}={short_repr(value)} must be a list of filter dicts such as "
             '{"field_name": "owner", "operator": "EQ", "field_values": ["1000"]}'
         )
     checked = []
     for index, item in enumerate(value):
         where = f"{argument}[{index}]"
         if not isinstance(item, Mapping):
-            raise ValueError(f"{where}={item!r} must be a dict with field_name, operator and field_values")
+            raise ValueError(
+                f"{where}={short_repr(item)} must be a dict with field_name, operator and field_values"
+            )
         field_name = check_field_name(item.get("field_name"), argument=f"{where}.field_name")
         operator = item.get("operator")
         if operator not in OPERATORS:
             raise ValueError(
-                f"{where}.operator={operator!r} is not a query operator; use one of {', '.join(sorted(OPERATORS))}"
+                f"{where}.operator={short_repr(operator)} is not a query operator; use one of {', '.join(sorted(OPERATORS))}"
             )
         values = item.get("field_values")
         if not isinstance(values, (list, tuple)):
-            raise ValueError(f"{where}.field_values={values!r} must be a list of values")
+            raise ValueError(f"{where}.field_values={short_repr(values)} must be a list of values")
         checked.append({"field_name": field_name, "operator": operator, "field_values": list(values)})
     return checked
 
 
 def to_epoch_ms(value: object, *, argument: str) -> int:
     """
-    Convert a time to epoch milliseconds.
+    Convert a time from 1970 to 9999 (UTC) to epoch milliseconds.
 
     :param value: a time-zone aware ``datetime``, an ISO 8601 string with an offset (as Airflow renders
-        ``{{ data_interval_start }}``), or a whole number of epoch milliseconds.
+        ``{{ data_interval_start }}``), or a whole number of epoch milliseconds from 0 to
+        :data:`MAX_EPOCH_MS`, as an ``int`` or a string of ASCII digits.
     :param argument: the argument's name, for error messages.
-    :raises ValueError: for a time without a time zone or a value of another kind.
+    :raises ValueError: for a time without a time zone, a time before 1970 or after 9999, or a value of
+        another kind.
     """
+    value_text = repr(value.isoformat()) if isinstance(value, datetime) else short_repr(value)
+    expected_ms = f"expected epoch milliseconds from 0 (1970) to {MAX_EPOCH_MS} (the end of 9999)"
     if isinstance(value, int) and not isinstance(value, bool):
         if value < 0:
-            raise ValueError(
-                f"{argument}={value!r} is a negative epoch time; expected milliseconds since 1970"
-            )
+            raise ValueError(f"{argument}={value_text} is a negative epoch time; {expected_ms}")
+        if value > MAX_EPOCH_MS:
+            raise ValueError(f"{argument}={value_text} is after the year 9999; {expected_ms}")
         return value
     if isinstance(value, str):
         text = value.strip()
-        if text.isdigit():
+        if _DIGITS.fullmatch(text):
+            # Compared as text first, because int() raises ValueError for strings of more than 4300 digits.
+            if len(text.lstrip("0")) > len(str(MAX_EPOCH_MS)) or int(text) > MAX_EPOCH_MS:
+                raise ValueError(f"{argument}={value_text} is after the year 9999; {expected_ms}")
             return int(text)
         try:
             value = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
             raise ValueError(
-                f"{argument}={text!r} is not an ISO 8601 time; expected for example '2026-12-03T00:00:00+00:00'"
+                f"{argument}={value_text} is not an ISO 8601 time; expected for example '2026-12-03T00:00:00+00:00'"
             ) from None
     if not isinstance(value, datetime):
-        raise ValueError(f"{argument}={value!r} must be a datetime, an ISO 8601 string or epoch milliseconds")
+        raise ValueError(
+            f"{argument}={value_text} must be a datetime, an ISO 8601 string or epoch milliseconds"
+        )
     if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"{argument}={value.isoformat()!r} has no time zone; add one, such as +00:00")
-    return round(value.astimezone(UTC).timestamp() * 1000)
+        raise ValueError(f"{argument}={value_text} has no time zone; add one, such as +00:00")
+    try:
+        utc_time = value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{argument}={value_text} is outside the years 1970 to 9999 in UTC") from None
+    if utc_time.year < 1970:
+        raise ValueError(f"{argument}={value_text} is before 1970; expected a time from 1970 to 9999")
+    return round(utc_time.timestamp() * 1000)
 
 
 def modified_between_filter(start: object, end: object) -> dict[str, Any]:
@@ -224,23 +246,36 @@ def modified_between_filter(start: object, end: object) -> dict[str, Any]:
 
     :param start: the window's start; see :func:`to_epoch_ms` for the accepted forms.
     :param end: the window's end, after ``start``.
+    :raises ValueError: when a time is not accepted, or ``end`` is not after ``start``. The message for
+        a zero-length window names its usual cause, a data interval of zero length.
     """
     start_ms = to_epoch_ms(start, argument="modified_between[0]")
     end_ms = to_epoch_ms(end, argument="modified_between[1]")
-    if end_ms <= start_ms:
+    if end_ms == start_ms:
         raise ValueError(
-            f"modified_between ends at {end_ms} ms, not after its start {start_ms} ms; pass (start, end)"
+            f"modified_between is a zero-length window: it starts and ends at {start_ms} ms "
+            f"({_utc_text(start_ms)}), so it can select no record. A rendered data interval is zero-length "
+            "on every run of a DAG whose timetable has no interval, such as schedule='@daily' or "
+            "schedule=None in Airflow 3, manual runs included; schedule the DAG with "
+            "CronTriggerTimetable('@daily', timezone='UTC', interval=timedelta(days=1)) or another "
+            "timetable with an interval, or pass explicit start and end times"
+        )
+    if end_ms < start_ms:
+        raise ValueError(
+            f"modified_between ends at {end_ms} ms ({_utc_text(end_ms)}), before its start {start_ms} ms "
+            f"({_utc_text(start_ms)}); pass (start, end) in that order"
         )
     return {"field_name": MODIFIED_FIELD, "operator": "BETWEEN", "field_values": [start_ms, end_ms - 1]}
 
 
+def _utc_text(epoch_ms: int) -> str:
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC).isoformat(timespec="milliseconds")
+
+
 def _first(item: Mapping[str, Any], keys: Iterable[str]) -> Any:
-    """Return the value of the first key whose value is neither None nor blank text."""
-    for key in keys:
-        value = item.get(key)
-        if value is not None and not (isinstance(value, str) and not value.strip()):
-            return value
-    return None
+    """Return the value of the first key whose value is neither None nor blank text, as PresignFilesOperator reads it."""
+    found = first_value(item, keys)
+    return None if found is None else found[1]
 
 
 def _size(value: object) -> int | None:

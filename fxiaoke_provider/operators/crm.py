@@ -21,6 +21,7 @@ from fxiaoke_provider.api.crm import (
 )
 from fxiaoke_provider.exceptions import FxiaokeError
 from fxiaoke_provider.hooks.fxiaoke import FxiaokeHook
+from fxiaoke_provider.paths import check_bool, short_repr
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -53,11 +54,14 @@ class FxiaokeListFilesOperator(BaseOperator):
         all match (templated).
     :param modified_between: a ``(start, end)`` pair: only records whose ``last_modified_time`` is at or
         after ``start`` and before ``end``. Each end is a time-zone aware datetime, an ISO 8601 string
-        such as a rendered ``{{ data_interval_start }}``, or epoch milliseconds (templated).
+        such as a rendered ``{{ data_interval_start }}``, or epoch milliseconds, from 1970 to 9999
+        (templated). A zero-length window fails: in Airflow 3 the data interval has zero length unless
+        the DAG's timetable has an interval, such as
+        ``CronTriggerTimetable("@daily", timezone="UTC", interval=timedelta(days=1))``.
     :param fxiaoke_conn_id: the Fxiaoke connection (templated).
     :param page_size: records per query call, 1 to 100.
     :param skip_on_empty: when no file is found, skip the task (True) or succeed with an empty list
-        (False, the default).
+        (False, the default). Only a ``bool`` is accepted.
     """
 
     template_fields: Sequence[str] = (
@@ -104,10 +108,11 @@ class FxiaokeListFilesOperator(BaseOperator):
         if window is not None:
             if isinstance(window, (str, bytes)) or not isinstance(window, Sequence) or len(window) != 2:
                 raise ValueError(
-                    f"modified_between={window!r} must be a (start, end) pair, such as "
+                    f"modified_between={short_repr(window)} must be a (start, end) pair, such as "
                     "('{{ data_interval_start }}', '{{ data_interval_end }}')"
                 )
             filters.append(modified_between_filter(window[0], window[1]))
+        check_bool(self.skip_on_empty, argument="skip_on_empty")
         return name, fields, filters, check_page_size(self.page_size)
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
@@ -126,10 +131,13 @@ class FxiaokeListFilesOperator(BaseOperator):
         started = time.monotonic()
         files: list[dict[str, Any]] = []
         records = with_files = unreadable = 0
+        # The file fields that at least one record returned, to catch a misspelt field name.
+        returned: set[str] = set()
         try:
             for record in self.hook.iter_records(name, fields=fields, filters=filters, page_size=page_size):
                 records += 1
                 found = len(files)
+                returned.update(field for field in fields if field in record)
                 for field in fields:
                     refs, bad = parse_file_value(record.get(field))
                     unreadable += bad
@@ -149,6 +157,16 @@ class FxiaokeListFilesOperator(BaseOperator):
             if err.retryable:
                 raise
             raise AirflowFailException(str(err)) from err
+        absent = [field for field in fields if field not in returned]
+        if records and absent:
+            self.log.warning(
+                "No record of %s returned the field(s) %s, among %d record(s) read; check that each is "
+                "the API name of a file or image field of %s",
+                name,
+                ", ".join(absent),
+                records,
+                name,
+            )
         if unreadable:
             self.log.warning(
                 "Skipped %d field value item(s) that hold no file path (text under path, npath, Path or nPath)",

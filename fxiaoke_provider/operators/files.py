@@ -22,7 +22,7 @@ from fxiaoke_provider.exceptions import (
     FxiaokeResponseError,
 )
 from fxiaoke_provider.hooks.fxiaoke import FxiaokeHook
-from fxiaoke_provider.paths import _short_repr, normalize_paths, validate_expire_hours
+from fxiaoke_provider.paths import check_bool, normalize_paths, short_repr, validate_expire_hours
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -71,7 +71,7 @@ def check_output_path(value: object, *, argument: str = "output_path") -> Object
     """
     if value is None:
         return None
-    described = f"{argument} is {_short_repr(value)} ({type(value).__name__})"
+    described = f"{argument} is {short_repr(value)} ({type(value).__name__})"
     if isinstance(value, ObjectStoragePath):
         path = value
     elif isinstance(value, str):
@@ -169,13 +169,15 @@ class PresignFilesOperator(BaseOperator):
 
     :param paths: file paths (templated). Accepted: a list of path strings, a single string, nested
         lists such as a mapped upstream's output, and dicts with a ``path`` or ``npath`` key (CRM
-        file-field values). ``None`` items are dropped. A template may render any of these, and a
-        rendered list string is read as a list.
+        file-field values), read from the first such key whose value is neither None nor blank.
+        ``None`` items are dropped. A template may render any of these, and a rendered list string is
+        read as a list. The log counts list strings that contain no path, such as ``"[]"``. A path has at
+        most 1024 characters and no control or format character.
     :param expire_hours: URL lifetime in whole hours, at least 1 (templated).
     :param fxiaoke_conn_id: the Fxiaoke connection (templated).
     :param batch_size: paths per ``getPresignedUrl`` call.
     :param skip_on_empty: when there are no paths, skip the task (True, the default) or succeed with an
-        empty result (False).
+        empty result (False). Only a ``bool`` is accepted.
     :param output_path: a file to write the results to as JSON Lines instead of returning them
         (templated): an ``ObjectStoragePath``, a URL such as ``file:///data/{{ run_id }}/presigned.jsonl``
         or ``s3://bucket/presigned.jsonl``, or an absolute local path. The file is replaced; missing local
@@ -217,17 +219,24 @@ class PresignFilesOperator(BaseOperator):
             expire_hours = validate_expire_hours(self.expire_hours)
             batch_size = check_batch_size(self.batch_size)
             output = check_output_path(self.output_path)
+            skip_on_empty = check_bool(self.skip_on_empty, argument="skip_on_empty")
         except (TypeError, ValueError) as err:
             raise AirflowFailException(f"Invalid argument of task {self.task_id!r}: {err}") from err
         if normalized.dropped_none:
             self.log.warning("Dropped %d None item(s) from paths", normalized.dropped_none)
+        if normalized.empty_list_strings:
+            self.log.warning(
+                "Read %d list string(s) in paths, such as '[]', that contain no path; "
+                "an upstream result rendered by a template may have been empty",
+                normalized.empty_list_strings,
+            )
         if normalized.duplicates:
             self.log.info(
                 "Removed %d repeated path(s); each distinct path is presigned once", normalized.duplicates
             )
         paths = normalized.paths
         if not paths:
-            if self.skip_on_empty:
+            if skip_on_empty:
                 raise AirflowSkipException(
                     "No file paths to presign: the paths argument resolved to an empty list"
                 )

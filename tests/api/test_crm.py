@@ -12,9 +12,12 @@ import pytest
 
 from fxiaoke_provider.api.crm import (
     CUSTOM_QUERY_ENDPOINT,
+    MAX_EPOCH_MS,
     QUERY_ENDPOINT,
     FileRef,
+    check_field_names,
     check_filters,
+    check_object_api_name,
     iter_records,
     modified_between_filter,
     parse_file_value,
@@ -223,11 +226,40 @@ class TestTimes:
             pytest.param("yesterday", "not an ISO 8601", id="words"),
             pytest.param(-1, "negative", id="negative"),
             pytest.param(1.5, "must be", id="float"),
+            pytest.param(10**30, "after the year 9999", id="epoch-10e30"),
+            pytest.param(MAX_EPOCH_MS + 1, "after the year 9999", id="epoch-after-9999"),
+            pytest.param(str(10**30), "after the year 9999", id="epoch-string-10e30"),
+            pytest.param("9" * 5000, "after the year 9999", id="epoch-string-5000-digits"),
+            pytest.param("١٢٣", "not an ISO 8601", id="non-ascii-digits"),
+            pytest.param("1969-12-31T23:59:59+00:00", "before 1970", id="before-1970"),
+            pytest.param(datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=1))), "outside", id="year-1"),
         ],
     )
     def test_to_epoch_ms_rejects(self, value: object, fragment: str) -> None:
         with pytest.raises(ValueError, match=fragment):
             to_epoch_ms(value, argument="t")
+
+    def test_epoch_bounds_accepted(self) -> None:
+        assert to_epoch_ms(0, argument="t") == 0
+        assert to_epoch_ms(MAX_EPOCH_MS, argument="t") == MAX_EPOCH_MS
+        assert (
+            to_epoch_ms(datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC), argument="t") == MAX_EPOCH_MS
+        )
+
+    def test_bare_date_shows_value_passed(self) -> None:
+        with pytest.raises(ValueError, match=r"^t='2026-01-01' has no time zone"):
+            to_epoch_ms("2026-01-01", argument="t")
+
+    def test_naive_datetime_shown_as_iso(self) -> None:
+        with pytest.raises(ValueError, match=r"^t='2026-12-03T00:00:00' has no time zone"):
+            to_epoch_ms(datetime(2026, 12, 3), argument="t")
+
+    def test_huge_value_message_short(self) -> None:
+        with pytest.raises(
+            ValueError, match=r"^t='x{60}'\.\.\. \(1000000 characters\) is not an ISO"
+        ) as caught:
+            to_epoch_ms("x" * 1_000_000, argument="t")
+        assert len(str(caught.value)) < 300
 
     def test_window_is_half_open(self) -> None:
         window = modified_between_filter(START, START + timedelta(days=1))
@@ -237,8 +269,20 @@ class TestTimes:
         assert modified_between_filter(START, START + timedelta(days=1))["operator"] == "BETWEEN"
 
     def test_window_must_move_forward(self) -> None:
-        with pytest.raises(ValueError, match="not after its start"):
+        with pytest.raises(ValueError, match="before its start .*; pass \\(start, end\\) in that order"):
+            modified_between_filter(START + timedelta(days=1), START)
+
+    def test_zero_length_window_names_cause_and_fix(self) -> None:
+        with pytest.raises(ValueError, match="zero-length window") as caught:
             modified_between_filter(START, START)
+        message = str(caught.value)
+        assert message.startswith(
+            f"modified_between is a zero-length window: it starts and ends at {START_MS} ms "
+            "(2026-12-03T00:00:00.000+00:00)"
+        )
+        assert "schedule='@daily' or schedule=None" in message
+        assert "CronTriggerTimetable('@daily', timezone='UTC', interval=timedelta(days=1))" in message
+        assert "pass explicit start and end times" in message
 
 
 class TestCheckFilters:
@@ -266,3 +310,21 @@ class TestCheckFilters:
 
     def test_none_is_empty(self) -> None:
         assert check_filters(None) == []
+
+
+class TestLongValues:
+    @pytest.mark.parametrize(
+        "check",
+        [
+            pytest.param(lambda value: check_object_api_name(value), id="object-api-name"),
+            pytest.param(lambda value: check_field_names([value]), id="field-name"),
+            pytest.param(
+                lambda value: check_filters([{"field_name": "a", "operator": value, "field_values": []}]),
+                id="operator",
+            ),
+        ],
+    )
+    def test_message_shows_head_and_length(self, check: Any) -> None:
+        with pytest.raises(ValueError, match=r"'a{60}'\.\.\. \(1000000 characters\)") as caught:
+            check("a" * 1_000_000)
+        assert len(str(caught.value)) < 400

@@ -223,6 +223,22 @@ class TestEmpty:
         assert fxiaoke_conn.requests == []
         assert "skip_on_empty is False" in log_text()
 
+    @pytest.mark.parametrize("value", ["no", "False", 0, None])
+    def test_skip_on_empty_must_be_bool(self, fxiaoke_conn: FxiaokeEmulator, value: object) -> None:
+        with pytest.raises(AirflowFailException, match=r"skip_on_empty is .*; expected True or False"):
+            _execute([], skip_on_empty=value)
+        assert fxiaoke_conn.requests == []
+
+    def test_skip_on_empty_checked_with_paths(self, fxiaoke_conn: FxiaokeEmulator) -> None:
+        with pytest.raises(AirflowFailException, match=r"skip_on_empty is 'no' \(str\)"):
+            _execute(DEMO_PATHS, skip_on_empty="no")
+        assert fxiaoke_conn.requests == []
+
+    def test_empty_list_string_item_reported(self, fxiaoke_conn: FxiaokeEmulator, log_text: Any) -> None:
+        results = _execute([DEMO_PATHS[0], "[]"])
+        assert [result["path"] for result in results] == [DEMO_PATHS[0]]
+        assert "Read 1 list string(s) in paths, such as '[]', that contain no path" in log_text()
+
 
 class TestInvalidItems:
     @pytest.mark.parametrize(
@@ -233,13 +249,28 @@ class TestInvalidItems:
             pytest.param("   ", "paths[1] is '   ' (str)", id="blank-string"),
             pytest.param(b"N_x.pdf", "paths[1] is b'N_x.pdf' (bytes)", id="bytes"),
             pytest.param({"path": 7}, "paths[1]['path'] is 7 (int)", id="dict-with-int-path"),
+            pytest.param(
+                {"path": None}, "paths[1] is {'path': None} (dict), whose path keys", id="dict-with-none-path"
+            ),
+            pytest.param("N_a\u200bb.pdf", "format character '\\u200b' (U+200B", id="zero-width-space"),
+            pytest.param("\u202eN_x.pdf", "format character '\\u202e' (U+202E", id="bidi-override"),
+            pytest.param(
+                "N_" + "a" * 1_000_000,
+                "(1000002 characters) (str), which is 1000002 characters long",
+                id="million-characters",
+            ),
         ],
     )
     def test_invalid_item_fails(self, fxiaoke_conn: FxiaokeEmulator, item: object, described: str) -> None:
         with pytest.raises(AirflowFailException) as caught:
             _execute([DEMO_PATHS[0], item, DEMO_PATHS[1]])
         assert described in str(caught.value)
+        assert len(str(caught.value)) < 500
         assert fxiaoke_conn.requests == []
+
+    def test_dict_with_none_path_reads_next_key(self, fxiaoke_conn: FxiaokeEmulator) -> None:
+        results = _execute([{"path": None, "npath": DEMO_PATHS[0]}])
+        assert [result["path"] for result in results] == [DEMO_PATHS[0]]
 
     @pytest.mark.parametrize(
         "batch_size",

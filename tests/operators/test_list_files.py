@@ -126,7 +126,15 @@ class TestBadInput:
             pytest.param({"filters": [{"field_name": "a"}]}, "operator", id="filter"),
             pytest.param({"modified_between": "2026-12-03"}, "pair", id="window-string"),
             pytest.param({"modified_between": (1, 2, 3)}, "pair", id="window-triple"),
-            pytest.param({"modified_between": (2000, 1000)}, "not after", id="window-backwards"),
+            pytest.param({"modified_between": (2000, 1000)}, "before its start", id="window-backwards"),
+            pytest.param({"modified_between": (1000, 1000)}, "zero-length window", id="window-empty"),
+            pytest.param({"modified_between": (0, 10**30)}, "after the year 9999", id="window-epoch-huge"),
+            pytest.param(
+                {"modified_between": ("2026-01-01", "2026-01-02")},
+                "'2026-01-01' has no",
+                id="window-bare-date",
+            ),
+            pytest.param({"skip_on_empty": "no"}, "skip_on_empty is 'no'", id="skip-on-empty-string"),
             pytest.param({"page_size": 500}, "page_size", id="page-size"),
         ],
     )
@@ -148,6 +156,49 @@ class TestBadInput:
         with pytest.raises(Exception, match="-1") as caught:
             _list()
         assert not isinstance(caught.value, AirflowFailException)
+
+
+class TestZeroLengthWindow:
+    def test_rendered_zero_length_interval_explains(self, fxiaoke_conn: FxiaokeEmulator) -> None:
+        start = "2026-12-03T00:00:00+00:00"
+        with pytest.raises(AirflowFailException) as caught:
+            _list(modified_between=(start, start))
+        message = str(caught.value)
+        assert "zero-length window" in message
+        assert "schedule='@daily'" in message
+        assert "CronTriggerTimetable('@daily', timezone='UTC', interval=timedelta(days=1))" in message
+        assert "explicit start and end times" in message
+        assert fxiaoke_conn.requests == []
+
+    def test_bare_date_message_shows_value_passed(self, fxiaoke_conn: FxiaokeEmulator) -> None:
+        with pytest.raises(AirflowFailException) as caught:
+            _list(modified_between=("2026-01-01", "2026-01-02T00:00:00+00:00"))
+        assert "modified_between[0]='2026-01-01' has no time zone" in str(caught.value)
+        assert "T00:00:00" not in str(caught.value).split(";")[0]
+
+
+class TestMissingFields:
+    def test_warns_for_field_in_no_record(self, crm: dict[str, Any], log_text: Any) -> None:
+        assert [item["path"] for item in _list(file_fields=["attachments", "atachments"])] == [PDF, CSV, TXT]
+        assert (
+            "No record of AccountObj returned the field(s) atachments, among 3 record(s) read" in log_text()
+        )
+
+    def test_no_warning_when_every_field_returned(self, crm: dict[str, Any], log_text: Any) -> None:
+        _list()
+        assert "No record of" not in log_text()
+
+    def test_no_warning_without_records(self, crm: dict[str, Any], log_text: Any) -> None:
+        filters = [{"field_name": "name", "operator": "EQ", "field_values": ["nobody"]}]
+        assert _list(file_fields=["atachments"], filters=filters) == []
+        assert "No record of" not in log_text()
+
+    def test_field_with_null_values_counts_as_returned(
+        self, fxiaoke_conn: FxiaokeEmulator, log_text: Any
+    ) -> None:
+        fxiaoke_conn.add_records("AccountObj", [{"_id": "a1", "attachments": None, "logo": {"path": PNG}}])
+        assert [item["path"] for item in _list()] == [PNG]
+        assert "No record of" not in log_text()
 
 
 class TestUnreadable:
