@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,6 +22,9 @@ APP_ID_PATTERN = re.compile(r"^FSAID_[A-Za-z0-9_-]+$")
 #: Header-style Employee IDs are integers shown on the CRM's Personnel page (``-10000`` is the system user).
 USER_ID_PATTERN = re.compile(r"^-?[0-9]{1,18}$")
 
+#: A host name: labels of ASCII letters, digits and inner hyphens, joined by dots.
+HOST_NAME_PATTERN = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*$")
+
 AuthStyle = Literal["header", "legacy"]
 TokenStoreKind = Literal["memory", "file", "airflow"]
 
@@ -34,12 +38,39 @@ def _is_loopback(hostname: str) -> bool:
         return False
 
 
+def _check_host_name(host: str | None, hostname: str) -> None:
+    """Reject a host that is neither an IP address nor a well-formed host name."""
+    try:
+        ipaddress.ip_address(hostname)
+        return
+    except ValueError:
+        pass
+    problem = None
+    if len(hostname) > 253 or not HOST_NAME_PATTERN.match(hostname):
+        problem = (
+            "a host name is letters, digits and hyphens in parts joined by dots, such as open.fxiaoke.com"
+        )
+    elif re.fullmatch(r"[0-9.]+", hostname):
+        problem = "it looks like an IPv4 address but is not one"
+    if problem:
+        raise FxiaokeConfigError("host", f"{host!r} is not a valid host name or IP address: {problem}")
+
+
+def _bare_ipv6_error(host: str | None) -> FxiaokeConfigError:
+    return FxiaokeConfigError(
+        "host",
+        f"{host!r} is a bare IPv6 address or has more than one ':'; write an IPv6 address in brackets, "
+        "with any port after the closing bracket, such as [::1]:8099 or https://[2001:db8::1]:8443",
+    )
+
+
 def normalize_base_url(host: str | None, port: int | None = None) -> str:
     """
     Turn the connection's host (a cloud domain or a full base URL) into a base URL.
 
     :param host: ``open.fxiaoke.com``-style domain, ``https://...`` URL, or ``http://`` URL of a loopback host.
-        A bare loopback host such as ``127.0.0.1`` means ``http://``.
+        A bare loopback host such as ``127.0.0.1`` or ``::1`` means ``http://``. Any other IPv6 address
+        goes in brackets.
     :param port: the connection's port, if set.
     :raises FxiaokeConfigError: when the host is malformed or uses plain ``http://`` off loopback.
     """
@@ -47,10 +78,23 @@ def normalize_base_url(host: str | None, port: int | None = None) -> str:
     if not raw:
         raw = DEFAULT_BASE_URL
     if "://" not in raw:
+        if raw.count(":") > 1 and not raw.startswith("["):
+            # Without brackets, a port cannot be distinguished from the address, so only ::1 itself is accepted.
+            if not _is_loopback(raw):
+                raise _bare_ipv6_error(host)
+            raw = f"[{raw}]"
         # A bare loopback host is the local emulator, which speaks plain HTTP; every other host gets TLS.
-        bare_host = urlsplit(f"//{raw}").hostname or ""
+        try:
+            bare_host = urlsplit(f"//{raw}").hostname or ""
+        except ValueError:
+            bare_host = ""
         raw = f"{'http' if _is_loopback(bare_host) else 'https'}://{raw}"
-    parts = urlsplit(raw)
+    try:
+        parts = urlsplit(raw)
+    except ValueError as err:
+        raise FxiaokeConfigError("host", f"{host!r} is not a valid URL ({err})") from None
+    if parts.netloc.count(":") > 1 and "[" not in parts.netloc:
+        raise _bare_ipv6_error(host)
     if parts.scheme not in ("http", "https"):
         raise FxiaokeConfigError(
             "host",
@@ -59,6 +103,7 @@ def normalize_base_url(host: str | None, port: int | None = None) -> str:
     hostname = parts.hostname or ""
     if not hostname:
         raise FxiaokeConfigError("host", f"{host!r} names no host; use a domain such as open.fxiaoke.com")
+    _check_host_name(host, hostname)
     if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username or parts.password:
         raise FxiaokeConfigError(
             "host",
@@ -125,6 +170,26 @@ def _number(
     return number
 
 
+def _cache_dir(extra: Mapping[str, Any]) -> str | None:
+    value = _text(extra, "cache_dir")
+    if value is None:
+        return None
+    # "~" is the home folder of the user running the process that reads the connection.
+    path = os.path.expanduser(value)
+    if not os.path.isabs(path):
+        raise FxiaokeConfigError(
+            "extra.cache_dir",
+            f"{value!r} is not an absolute path, so each process would resolve it against its own working "
+            "directory; give a full path such as /var/cache/fxiaoke or ~/fxiaoke-cache, or leave it empty",
+        )
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise FxiaokeConfigError(
+            "extra.cache_dir",
+            f"{value!r} is an existing file, not a folder; give a folder path or leave it empty",
+        )
+    return path
+
+
 @dataclass(frozen=True)
 class ClientConfig:
     """Everything the client needs to reach one tenant; secrets are left out of the repr."""
@@ -149,7 +214,8 @@ class ClientConfig:
     #: Where access tokens are shared: ``file`` (every process of this host), ``airflow`` (every host,
     #: through Airflow Variables, with the hook) or ``memory`` (this process).
     token_store: TokenStoreKind = "file"
-    #: Folder of the file token store and of the shared rate-limit state; empty means the user's cache folder.
+    #: Absolute folder of the file token store and of the shared rate-limit state, with ``~`` expanded;
+    #: empty means the user's cache folder.
     cache_dir: str | None = None
     #: Calls allowed per endpoint per window; the Open API allows 100 calls per 20 s per interface.
     rate_limit_calls: int = 100
@@ -189,7 +255,7 @@ def config_from_connection(
 
     :param host: the tenant's cloud domain or a base URL; empty means ``https://open.fxiaoke.com``.
     :param login: the app ID (``FSAID_...``).
-    :param password: the app secret.
+    :param password: the app secret; whitespace at either end is rejected, not stripped.
     :param port: the connection's port, if any.
     :param extra: the connection's extras, already parsed from JSON.
     :raises FxiaokeConfigError: naming the first field that is missing or malformed.
@@ -215,6 +281,18 @@ def config_from_connection(
         )
     if not password:
         raise FxiaokeConfigError("password", "missing; set it to the app secret from the developer console")
+    # The value is a secret: the messages below describe it and never quote it.
+    if not password.strip():
+        raise FxiaokeConfigError(
+            "password",
+            "is blank (only spaces or line breaks); set it to the app secret from the developer console",
+        )
+    if password != password.strip():
+        raise FxiaokeConfigError(
+            "password",
+            "starts or ends with a space, tab or line break, which the app secret never has and which the "
+            "token endpoint would reject with 20006; remove it from the stored value",
+        )
     permanent_code = _text(extra, "permanent_code")
     if not permanent_code:
         raise FxiaokeConfigError(
@@ -267,7 +345,7 @@ def config_from_connection(
         max_retries=_number(extra, "max_retries", 5, minimum=0, maximum=100, integer=True),
         max_retry_wait=_number(extra, "max_retry_wait", 30.0, minimum=0, maximum=3600),
         token_store=token_store,  # type: ignore[arg-type]
-        cache_dir=_text(extra, "cache_dir"),
+        cache_dir=_cache_dir(extra),
         rate_limit_calls=_number(extra, "rate_limit_calls", 100, minimum=1, maximum=100_000, integer=True),
         rate_limit_window=_number(extra, "rate_limit_window", 20.0, minimum=0.001, maximum=86_400),
     )

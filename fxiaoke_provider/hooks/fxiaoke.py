@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable, Iterator, Mapping
+import math
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import cached_property
 from typing import Any
 
 from airflow.sdk import BaseHook
 from airflow.sdk.log import mask_secret
 
-from fxiaoke_provider.api.client import FxiaokeClient
+from fxiaoke_provider.api.client import TOKEN_CALLS_PER_MINUTE, FxiaokeClient
 from fxiaoke_provider.api.config import ClientConfig, config_from_connection
 from fxiaoke_provider.api.crm import MAX_PAGE_SIZE, iter_records
 from fxiaoke_provider.api.files import (
@@ -25,13 +27,41 @@ from fxiaoke_provider.api.files import (
     presign_batch,
 )
 from fxiaoke_provider.api.preview import get_preview_url
+from fxiaoke_provider.api.token_store import default_cache_dir
 from fxiaoke_provider.exceptions import FxiaokeConfigError, FxiaokeError, FxiaokeMissingPathsError
 from fxiaoke_provider.hooks.variable_token_store import AirflowVariableTokenStore
 
 #: Retries of a connection test after its first try.
 TEST_MAX_RETRIES = 1
-#: Maximum wait, in seconds, before a connection test's retry.
+#: Maximum wait, in seconds, of a connection test. A rate limit that needs a longer wait fails the test.
 TEST_MAX_RETRY_WAIT = 2.0
+
+
+class _RateLimitWait(Exception):
+    """Raised instead of a rate-limit wait longer than a connection test allows."""
+
+    def __init__(self, seconds: float, *, on_host: bool) -> None:
+        super().__init__(seconds)
+        #: How long the wait would have been.
+        self.seconds = seconds
+        #: True for this host's own count of token calls, False for the server's 14001 response.
+        self.on_host = on_host
+
+
+def _brief_sleep(*, on_host: bool) -> Callable[[float], None]:
+    """
+    Return a wait function for a connection test, which raises instead of waiting out a rate limit.
+
+    :param on_host: True for the host's token-call limiter, False for the client's retry waits.
+    """
+
+    def sleep(seconds: float) -> None:
+        if seconds > TEST_MAX_RETRY_WAIT:
+            raise _RateLimitWait(seconds, on_host=on_host)
+        # Looked up at call time, so tests can patch ``time.sleep``.
+        time.sleep(seconds)
+
+    return sleep
 
 
 class FxiaokeHook(BaseHook):
@@ -85,9 +115,11 @@ class FxiaokeHook(BaseHook):
         """The API client, built once per hook."""
         return self._build_client(self.config)
 
-    def _build_client(self, config: ClientConfig) -> FxiaokeClient:
+    def _build_client(
+        self, config: ClientConfig, *, sleep: Callable[[float], None] | None = None
+    ) -> FxiaokeClient:
         store = AirflowVariableTokenStore(config.cache_dir) if config.token_store == "airflow" else None
-        return FxiaokeClient(config, logger=self.log, on_secret=mask_secret, token_store=store)
+        return FxiaokeClient(config, logger=self.log, on_secret=mask_secret, token_store=store, sleep=sleep)
 
     def get_conn(self) -> FxiaokeClient:
         """Return the API client."""
@@ -182,8 +214,14 @@ class FxiaokeHook(BaseHook):
         Fetch an access token to check the connection; return the outcome instead of raising.
 
         Someone is waiting on the answer (the UI's Test button, ``airflow connections test``), so a
-        transient failure is retried at most :data:`TEST_MAX_RETRIES` times, with waits of at most
-        :data:`TEST_MAX_RETRY_WAIT` seconds, whatever the connection allows its tasks.
+        transient failure is retried at most :data:`TEST_MAX_RETRIES` times, and no wait lasts more
+        than :data:`TEST_MAX_RETRY_WAIT` seconds, whatever the connection allows its tasks. A rate limit
+        that would need a longer wait (errorCode 14001, or this host's count of token calls) fails the
+        test at once, with the time after which to try again.
+
+        The test proves the app ID, app secret, permanent code and host. It does not check the acting
+        user (``user_id`` or ``open_user_id``): the token call does not send it, and the first API call
+        checks it.
         """
         try:
             config = dataclasses.replace(
@@ -191,14 +229,54 @@ class FxiaokeHook(BaseHook):
                 max_retries=min(self.config.max_retries, TEST_MAX_RETRIES),
                 max_retry_wait=min(self.config.max_retry_wait, TEST_MAX_RETRY_WAIT),
             )
-            client = self._build_client(config)
+            # NOTE: after a 14001 response the client logs a retry one rate-limit window later before this
+            # wait raises, so the log announces a retry that the test does not make.
+            client = self._build_client(config, sleep=_brief_sleep(on_host=False))
+            client.token_limiter.sleep = _brief_sleep(on_host=True)
             try:
                 client.check_credentials()
             finally:
                 client.close()
-        except (FxiaokeError, ValueError, PermissionError) as err:
+        except (FxiaokeError, ValueError) as err:
             return False, str(err)
+        except _RateLimitWait as wait:
+            return False, self._rate_limit_message(wait)
+        except OSError as err:
+            return False, self._cache_dir_message(err)
         return True, f"Connected to {self.config.base_url} as app {self.config.app_id}"
+
+    def _rate_limit_message(self, wait: _RateLimitWait) -> str:
+        """
+        Describe a rate limit that stopped a connection test, and when to try again.
+
+        :param wait: the wait that the test did not make.
+        """
+        again = f"Try again in {math.ceil(wait.seconds)} s. The test does not wait for a rate limit."
+        if wait.on_host:
+            return (
+                f"Not tested: this host has used the token endpoint's limit of {TOKEN_CALLS_PER_MINUTE} "
+                f"calls a minute for app {self.config.app_id}. {again}"
+            )
+        return (
+            "Not tested: the token endpoint answered errorCode 14001 (interface call limit exceeded). "
+            f"{again}"
+        )
+
+    def _cache_dir_message(self, err: OSError) -> str:
+        """
+        Describe a file-system error of a connection test as a problem of ``extra.cache_dir``.
+
+        The token store and the rate limiter keep their files there, and the test reads and writes no other file.
+
+        :param err: the error raised while the client used its files.
+        """
+        if "extra.cache_dir" in str(err):
+            return str(err)
+        folder = self.config.cache_dir or str(default_cache_dir())
+        return (
+            f"Invalid fxiaoke connection field extra.cache_dir: the folder {folder!r} cannot hold the token "
+            f"and rate-limit files ({err}); set extra.cache_dir to a folder of the user running Airflow"
+        )
 
     def close(self) -> None:
         """Close the HTTP session."""

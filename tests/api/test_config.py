@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -47,6 +48,12 @@ class TestBaseUrl:
             pytest.param("127.0.0.1", 8099, "http://127.0.0.1:8099", id="bare-loopback"),
             pytest.param("open.fxiaoke.com", 0, "https://open.fxiaoke.com", id="form-empty-port"),
             pytest.param("127.0.0.1:8099", None, "http://127.0.0.1:8099", id="bare-loopback-port"),
+            pytest.param("::1", None, "http://[::1]", id="bare-ipv6-loopback"),
+            pytest.param("::1", 8099, "http://[::1]:8099", id="bare-ipv6-loopback-port-field"),
+            pytest.param("[::1]:8099", None, "http://[::1]:8099", id="bracketed-ipv6-loopback-port"),
+            pytest.param("https://[2001:db8::1]:8443", None, "https://[2001:db8::1]:8443", id="ipv6-url"),
+            pytest.param("OPEN-NA.sharecrm.com", None, "https://open-na.sharecrm.com", id="upper-case"),
+            pytest.param("emulator:8099", None, "https://emulator:8099", id="one-label"),
         ],
     )
     def test_accepted(self, host: str | None, port: int | None, expected: str) -> None:
@@ -63,6 +70,16 @@ class TestBaseUrl:
             pytest.param("https://open.fxiaoke.com:99999", None, "port", id="bad-port"),
             pytest.param("https://open.fxiaoke.com:443", 8443, "contradicts", id="two-ports"),
             pytest.param("https://", None, "names no host", id="no-host"),
+            pytest.param("open fxiaoke com", None, "not a valid host name", id="spaces-inside"),
+            pytest.param("https://open fxiaoke.com", None, "not a valid host name", id="url-with-space"),
+            pytest.param("open_crm.fxiaoke.com", None, "not a valid host name", id="underscore"),
+            pytest.param("-open.fxiaoke.com", None, "not a valid host name", id="leading-hyphen"),
+            pytest.param("open..fxiaoke.com", None, "not a valid host name", id="empty-label"),
+            pytest.param("10.0.0", None, "not one", id="short-ipv4"),
+            pytest.param("2001:db8::1", None, "in brackets", id="bare-ipv6"),
+            pytest.param("::1:8099", None, "in brackets", id="bare-ipv6-with-port"),
+            pytest.param("http://::1:8099", None, "in brackets", id="url-bare-ipv6"),
+            pytest.param("[::1", None, "not a valid URL", id="open-bracket"),
         ],
     )
     def test_rejected(self, host: str, port: int | None, fragment: str) -> None:
@@ -103,6 +120,14 @@ class TestConfigFromConnection:
             pytest.param({"login": "abc"}, "login", id="login-malformed"),
             pytest.param({"password": ""}, "password", id="password-missing"),
             pytest.param({"password": None}, "password", id="password-none"),
+            pytest.param({"password": "   "}, "password", id="password-spaces"),
+            pytest.param({"password": "\n"}, "password", id="password-newline"),
+            pytest.param({"password": "app-secret-value "}, "password", id="password-trailing-space"),
+            pytest.param({"password": "app-secret-value\n"}, "password", id="password-trailing-newline"),
+            pytest.param({"password": "\tapp-secret-value"}, "password", id="password-leading-tab"),
+            pytest.param({"host": "open fxiaoke com"}, "host", id="host-with-spaces"),
+            pytest.param({"extra_cache_dir": "fx-cache"}, "extra.cache_dir", id="cache-dir-relative"),
+            pytest.param({"extra_cache_dir": "./cache"}, "extra.cache_dir", id="cache-dir-dot"),
             pytest.param({"extra_permanent_code": None}, "extra.permanent_code", id="permanent-code-missing"),
             pytest.param({"extra_permanent_code": "  "}, "extra.permanent_code", id="permanent-code-blank"),
             pytest.param({"extra_permanent_code": ["x"]}, "extra.permanent_code", id="permanent-code-list"),
@@ -141,3 +166,48 @@ class TestConfigFromConnection:
         assert field in str(caught.value)
         assert "app-secret-value" not in str(caught.value)
         assert "permanent-code-value" not in str(caught.value)
+
+
+class TestPassword:
+    @pytest.mark.parametrize("value", ["   ", "\n", " \t\r\n"])
+    def test_blank_rejected(self, value: str) -> None:
+        with pytest.raises(FxiaokeConfigError, match="password: is blank") as caught:
+            config_from_connection(**_with(password=value))
+        assert repr(value) not in str(caught.value)
+
+    @pytest.mark.parametrize("value", ["secret-with-space ", "\nsecret-with-space", "secret-with-space\r\n"])
+    def test_padded_rejected(self, value: str) -> None:
+        with pytest.raises(FxiaokeConfigError, match="starts or ends with a space") as caught:
+            config_from_connection(**_with(password=value))
+        assert "secret-with-space" not in str(caught.value)
+
+    def test_inner_space_kept(self) -> None:
+        assert config_from_connection(**_with(password="two words")).app_secret == "two words"
+
+
+class TestCacheDir:
+    def test_home_expanded(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+        monkeypatch.setenv("HOME", str(tmp_path))
+        config = config_from_connection(**_with(extra_cache_dir="~/fx-cache"))
+        assert config.cache_dir == str(tmp_path / "fx-cache")
+
+    def test_absolute_kept(self, tmp_path: Path) -> None:
+        assert config_from_connection(**_with(extra_cache_dir=str(tmp_path))).cache_dir == str(tmp_path)
+
+    def test_empty_means_default(self) -> None:
+        assert config_from_connection(**_with(extra_cache_dir="")).cache_dir is None
+
+    @pytest.mark.parametrize("value", ["fx-cache", "./fx-cache", "cache/fxiaoke", "~no-such-user-4f1c/fx"])
+    def test_relative_rejected(self, value: str) -> None:
+        with pytest.raises(FxiaokeConfigError, match="not an absolute path") as caught:
+            config_from_connection(**_with(extra_cache_dir=value))
+        assert caught.value.field == "extra.cache_dir"
+        assert repr(value) in str(caught.value)
+
+    def test_file_rejected(self, tmp_path: Path) -> None:
+        target = tmp_path / "a-file"
+        target.write_text("")
+        with pytest.raises(FxiaokeConfigError, match="is an existing file") as caught:
+            config_from_connection(**_with(extra_cache_dir=str(target)))
+        assert caught.value.field == "extra.cache_dir"
+        assert str(target) in str(caught.value)

@@ -43,6 +43,16 @@ def _api_calls(emu: FxiaokeEmulator, path: str = PRESIGN) -> list[object]:
     return [r for r in emu.requests if r.path == path]
 
 
+def _free_after_one_wait(seconds: float) -> Any:
+    """Build a ``RateLimiter.try_acquire`` whose first call returns a wait of ``seconds`` and later calls a slot."""
+    answers = [seconds]
+
+    def try_acquire(_limiter: object, _endpoint: str) -> float:
+        return answers.pop() if answers else 0.0
+
+    return try_acquire
+
+
 class TestPresign:
     @pytest.mark.parametrize("auth_style", ["header", "legacy"])
     def test_presign_both_styles(
@@ -359,6 +369,135 @@ class TestConnectionTest:
         hook = _hook_with(monkeypatch, connection_dict(emulator, tmp_path, max_retries=5))
         hook.test_connection()
         assert hook.config.max_retries == 5
+
+    @staticmethod
+    def _fail_long_waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+        """
+        Record every wait, and fail on one longer than a connection test allows.
+
+        The patched wait does not move the clock, so a rate limiter that waits would otherwise loop forever.
+        """
+        waits: list[float] = []
+
+        def sleep(seconds: float) -> None:
+            waits.append(seconds)
+            if seconds > TEST_MAX_RETRY_WAIT:
+                raise AssertionError(f"the connection test waited {seconds:.1f} s")
+
+        monkeypatch.setattr("fxiaoke_provider.api.client.time.sleep", sleep)
+        return waits
+
+    def test_server_rate_limit_fails_fast(
+        self, emulator: FxiaokeEmulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        waits = self._fail_long_waits(monkeypatch)
+        emulator.inject(Fault(endpoint=TOKEN_PATH, error_code=14001, times=0))
+        ok, message = _hook_with(monkeypatch, connection_dict(emulator, tmp_path)).test_connection()
+        assert not ok
+        assert "14001" in message
+        assert "Try again in 21 s" in message or "Try again in 22 s" in message
+        assert len(_api_calls(emulator, TOKEN_PATH)) == 1
+        assert waits == []
+
+    def test_host_token_limit_fails_fast(
+        self, emulator: FxiaokeEmulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        waits = self._fail_long_waits(monkeypatch)
+        hook = _hook_with(monkeypatch, connection_dict(emulator, tmp_path))
+        # Other processes of the host have used every token call of this minute.
+        for _ in range(10):
+            assert hook.client.token_limiter.try_acquire(TOKEN_PATH) == 0.0
+        ok, message = hook.test_connection()
+        assert not ok
+        assert "limit of 10 calls a minute" in message
+        assert "Try again in " in message
+        assert _api_calls(emulator, TOKEN_PATH) == []
+        assert waits == []
+
+    def test_short_limiter_wait_made(
+        self, emulator: FxiaokeEmulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        waits = self._fail_long_waits(monkeypatch)
+        hook = _hook_with(monkeypatch, connection_dict(emulator, tmp_path))
+        monkeypatch.setattr(hook.client.token_limiter.__class__, "try_acquire", _free_after_one_wait(1.5))
+        ok, message = hook.test_connection()
+        assert ok, message
+        assert waits == [1.5]
+
+    def test_connection_cache_dir_under_home(
+        self, emulator: FxiaokeEmulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        home, work = tmp_path / "home", tmp_path / "work"
+        home.mkdir()
+        work.mkdir()
+        monkeypatch.setenv("HOME", str(home))
+        monkeypatch.chdir(work)
+        conn = connection_dict(emulator, tmp_path)
+        conn["extra"]["cache_dir"] = "~/fx-cache"
+        ok, message = _hook_with(monkeypatch, conn).test_connection()
+        assert ok, message
+        assert list(work.iterdir()) == []
+        assert any((home / "fx-cache").glob("token-*.json"))
+
+    def test_connection_cache_dir_is_file(
+        self, emulator: FxiaokeEmulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        target = tmp_path / "a-file"
+        target.write_text("")
+        conn = connection_dict(emulator, target)
+        monkeypatch.setenv("AIRFLOW_CONN_FXIAOKE_DEFAULT", json.dumps(conn))
+        ok, message = FxiaokeHook().test_connection()
+        assert not ok
+        assert "extra.cache_dir" in message
+        assert str(target) in message
+        assert emulator.requests == []
+
+    def test_connection_cache_dir_unusable(
+        self, emulator: FxiaokeEmulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        (tmp_path / "a-file").write_text("")
+        target = tmp_path / "a-file" / "cache"
+        monkeypatch.setenv("AIRFLOW_CONN_FXIAOKE_DEFAULT", json.dumps(connection_dict(emulator, target)))
+        ok, message = FxiaokeHook().test_connection()
+        assert not ok
+        assert "extra.cache_dir" in message
+        assert str(target) in message
+        assert emulator.requests == []
+
+    def test_padded_secret_rejected_offline(
+        self, emulator: FxiaokeEmulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        conn = connection_dict(emulator, tmp_path)
+        conn["password"] = f"{DEMO_CREDENTIALS.app_secret}\n"
+        monkeypatch.setenv("AIRFLOW_CONN_FXIAOKE_DEFAULT", json.dumps(conn))
+        ok, message = FxiaokeHook().test_connection()
+        assert not ok
+        assert "field password" in message
+        assert DEMO_CREDENTIALS.app_secret not in message
+        assert emulator.requests == []
+
+    @pytest.mark.parametrize(
+        ("auth_style", "extra", "code"),
+        [
+            pytest.param("header", {"user_id": "424242"}, 30027, id="employee-id"),
+            pytest.param("legacy", {"open_user_id": "FSUID_NOBODY"}, 20012, id="open-user-id"),
+        ],
+    )
+    def test_acting_user_not_checked(
+        self,
+        emulator: FxiaokeEmulator,
+        monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path,
+        auth_style: str,
+        extra: dict[str, str],
+        code: int,
+    ) -> None:
+        hook = _hook_with(monkeypatch, connection_dict(emulator, tmp_path, auth_style, **extra))
+        ok, message = hook.test_connection()
+        assert ok, message
+        with pytest.raises(FxiaokeAPIError) as caught:
+            hook.get_presigned_urls(DEMO_PATHS[:1])
+        assert caught.value.error_code == code
 
     def test_connection_bad_field(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("AIRFLOW_CONN_FXIAOKE_DEFAULT", json.dumps({"conn_type": "fxiaoke", "login": "x"}))
