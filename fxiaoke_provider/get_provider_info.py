@@ -108,7 +108,8 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "cache_dir": {
                         "label": "Cache folder",
-                        "description": "Folder of the shared token and rate-limit files. Default ~/.cache/fxiaoke-airflow-provider.",
+                        "description": "Absolute folder of the shared token and rate-limit files; ~ is expanded. Default "
+                        "$XDG_CACHE_HOME/fxiaoke-airflow-provider, else ~/.cache/fxiaoke-airflow-provider.",
                         "schema": {"type": ["string", "null"]},
                     },
                     "rate_limit_calls": {

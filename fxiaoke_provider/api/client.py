@@ -148,6 +148,7 @@ class FxiaokeClient:
             directory=shared_dir,
             clock=clock,
             sleep=self._wait,
+            logger=self.log,
         )
         self.token_limiter = RateLimiter(
             TOKEN_CALLS_PER_MINUTE,
@@ -156,6 +157,7 @@ class FxiaokeClient:
             directory=shared_dir,
             clock=clock,
             sleep=self._wait,
+            logger=self.log,
         )
 
     def __repr__(self) -> str:

@@ -10,7 +10,11 @@ from typing import Any
 
 import pytest
 
+from fxiaoke_provider.api.client import FxiaokeClient
+from fxiaoke_provider.api.config import config_from_connection
 from fxiaoke_provider.api.rate_limit import WINDOW_SLACK, RateLimiter
+from fxiaoke_provider.testing import DEMO_PATHS, PRESIGN_PATH, FxiaokeEmulator
+from tests.conftest import connection_dict
 
 ENDPOINT = "/cgi/crm/v2/data/query"
 WINDOW = 20.0
@@ -236,3 +240,27 @@ class TestWaitLog:
         assert record.levelno == logging.INFO
         assert record.name == "fxiaoke_provider.api.rate_limit"
         assert record.args == (pytest.approx(SLACKED), 1, WINDOW, ENDPOINT)
+
+
+class ClientLogger(ListLogger):
+    """A ListLogger that also takes the client's debug lines."""
+
+    def debug(self, msg: str, *args: Any) -> None:
+        self.lines.append(("debug", msg % args))
+
+
+class TestClientLogsWaits:
+    def test_wait_reaches_client_logger(self, emulator: FxiaokeEmulator, tmp_path: Path) -> None:
+        conn = connection_dict(emulator, tmp_path, rate_limit_calls=1, rate_limit_window=5)
+        config = config_from_connection(
+            host=conn["host"], login=conn["login"], password=conn["password"], port=None, extra=conn["extra"]
+        )
+        log = ClientLogger()
+        client = FxiaokeClient(config, logger=log, clock=emulator.clock.now, sleep=emulator.clock.advance)
+        try:
+            for _ in range(2):
+                client.call(PRESIGN_PATH, {"paths": DEMO_PATHS[:1], "expire": 1})
+        finally:
+            client.close()
+        waits = [text for level, text in log.lines if level == "info" and PRESIGN_PATH in text]
+        assert len(waits) == 1, log.lines
