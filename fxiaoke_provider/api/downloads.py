@@ -33,6 +33,8 @@ EXPIRY_MARGIN_SECONDS = 60
 MANIFEST_NAME = "manifest.jsonl"
 #: Name the new manifest is written under before it replaces the old one in a single rename.
 MANIFEST_TEMP_NAME = MANIFEST_NAME + ".partial"
+#: Ending of the name a file is downloaded under, after a leading dot and its final name.
+PARTIAL_SUFFIX = ".part"
 #: Maximum length of a written file name. Longer names are cut and given a hash suffix.
 MAX_NAME_LENGTH = 200
 #: Seconds between two progress lines while a long export goes on.
@@ -41,6 +43,8 @@ PROGRESS_INTERVAL_SECONDS = 30.0
 REPRESIGN_BATCH = 100
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+#: The end of a name that :func:`safe_file_name` gave a hash, in either case.
+_HASH_SUFFIX = re.compile(r"-[0-9A-Fa-f]{16}$")
 #: A URL of any scheme, up to the next white space, as it may appear in an exception's text.
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S*")
 
@@ -92,6 +96,7 @@ class TargetPath(Protocol):
     def exists(self) -> bool: ...
     def stat(self) -> Any: ...
     def unlink(self, missing_ok: bool = ...) -> None: ...
+    def rename(self, target: Any) -> Any: ...
     def mkdir(self, mode: int = ..., parents: bool = ..., exist_ok: bool = ...) -> None: ...
     def __truediv__(self, name: str) -> Any: ...
 
@@ -101,17 +106,39 @@ def safe_file_name(path: str, reserved: Iterable[str] = (MANIFEST_NAME, MANIFEST
     Return a file name for a path that stays inside the export folder and never collides with another.
 
     Letters, digits, ``.``, ``_`` and ``-`` are kept and every other character becomes ``_``; leading
-    dots are dropped. When that changes the path, or the name is reserved or too long, a hash of the
-    path is appended, so two different paths never share a name.
+    dots are dropped, so no name starts with a dot. A path is used as it is when that changes nothing,
+    it is at most ``MAX_NAME_LENGTH`` characters long, it is not a reserved name in any case, and it
+    does not end in ``-`` and 16 hex digits. Any other path gets ``-`` and the first 16 hex digits of its
+    SHA-256 appended. A name used as it is therefore never looks like a name with a hash, and two names
+    with a hash differ whenever the paths' hashes do.
 
     :param path: the npath.
-    :param reserved: names the export writes itself, such as the manifest.
+    :param reserved: names the export writes itself, such as the manifest; compared ignoring case.
     """
     name = _UNSAFE.sub("_", path).lstrip(".")
-    if name and name == path and name not in set(reserved) and len(name) <= MAX_NAME_LENGTH:
+    is_reserved = name.casefold() in {entry.casefold() for entry in reserved}
+    if (
+        name
+        and name == path
+        and not is_reserved
+        and len(name) <= MAX_NAME_LENGTH
+        and not _HASH_SUFFIX.search(name)
+    ):
         return name
     digest = hashlib.sha256(path.encode()).hexdigest()[:16]
     return f"{name[: MAX_NAME_LENGTH - 17] or 'file'}-{digest}"
+
+
+def partial_file_name(name: str) -> str:
+    """
+    Return the name a file is downloaded under before it is renamed to ``name``.
+
+    It starts with a dot, which no name from :func:`safe_file_name` does, so it never replaces an
+    exported file or the manifest.
+
+    :param name: the final name, as :func:`safe_file_name` returns it.
+    """
+    return f".{name}{PARTIAL_SUFFIX}"
 
 
 def without_query(url: str) -> str:
@@ -218,8 +245,8 @@ def read_items(results: object) -> list[ExportItem]:
 
 def _remove_partial(target: TargetPath) -> None:
     # The error that made the download fail is raised afterwards, and a failed removal must not hide it.
-    # A partial file left behind is not listed in the manifest and, its size being wrong, is downloaded
-    # again by the next run.
+    # A partial file left behind keeps its temporary name, which no export reads, and the next download
+    # of the path writes over it.
     try:
         target.unlink(missing_ok=True)
     except OSError:
@@ -242,7 +269,9 @@ def download(
     :param path: the npath, for messages.
     :param url: the presigned URL.
     :param target: the file to write; it is removed again when the download fails after it was opened,
-        whatever the error, such as a full disk.
+        whatever the error, such as a full disk. :class:`Exporter` passes a temporary name from
+        :func:`partial_file_name` and renames the file once this returns, so that a failed download
+        never replaces a good copy.
     :param chunk_size: bytes per read.
     :param timeout: connect and read timeouts in seconds.
     :return: the number of bytes written and their SHA-256.
@@ -304,7 +333,7 @@ class ExportReport:
 
     @property
     def skipped(self) -> int:
-        """Files already present with the expected size."""
+        """Files already present, with the expected size when one is known."""
         return sum(entry["status"] == "skipped" for entry in self.entries)
 
     @property
@@ -317,9 +346,11 @@ class Exporter:
     """
     Export presigned files into one folder with a bounded number of parallel downloads.
 
-    A file already in the folder with the size that the previous manifest (or the item) gives is
-    skipped, so a second run downloads nothing. Links that expire within a minute are presigned again
-    in batches before use; a batch that fails fails only its own files. A link the server rejects with
+    A file already in the folder is skipped, so a second run downloads nothing. When the previous
+    manifest (or the item) gives a size, the file must have it. When neither does, any file at its final
+    name counts, because downloads are written under a temporary name and renamed only once complete.
+    Links that expire within a minute are presigned again in batches before use; a batch that fails
+    fails only its own files. A link the server rejects with
     HTTP 403 is presigned again once. A file that still fails is reported and the others are written.
 
     The manifest lists every file in the folder after the export: this export's files, and the entries
@@ -394,15 +425,16 @@ class Exporter:
                 self._sessions.append(session)
         return session
 
-    def _previous_manifest(self) -> dict[str, dict[str, Any]]:
+    def _previous_manifest(self) -> dict[str, dict[str, Any]] | None:
         """
         Read the previous manifest's entries by path. Lines that are not a JSON object with a path are skipped.
 
+        :return: the entries, or None when there is no manifest.
         :raises OSError: when the manifest exists but cannot be read.
         """
         try:
             if not self.manifest.exists():
-                return {}
+                return None
             with self.manifest.open("rb") as stream:
                 data = stream.read()
         except OSError as err:
@@ -423,19 +455,35 @@ class Exporter:
         return entries
 
     def _present(self, item: ExportItem, previous: Mapping[str, Any] | None) -> dict[str, Any] | None:
-        """Return the manifest entry of a file already in the folder with the expected size, else None."""
+        """
+        Return the manifest entry of a file already in the folder, else None.
+
+        When an expected size is known, from the previous manifest or the item, the file must have it.
+        When none is known, a file at its final name counts as present whatever its size: a download is
+        renamed to that name only after its size check passed, so the file is complete. Its entry then
+        takes the size from the storage and has no SHA-256, because reading the file back would cost as
+        much as downloading it.
+        """
         name = safe_file_name(item.path)
-        expected = previous.get("size") if previous and previous.get("file") == name else item.size
-        if not isinstance(expected, int):
-            return None
+        # An entry made under another file name, as by a release that named files otherwise, is ignored.
+        same_file = previous is not None and previous.get("file") == name
+        expected = previous.get("size") if previous and same_file else item.size
+        known = isinstance(expected, int) and not isinstance(expected, bool)
         target = self.folder / name
         try:
-            if not target.exists() or target.stat().st_size != expected:
+            if not target.exists():
                 return None
+            size = target.stat().st_size
         except OSError:
             return None
-        sha256 = previous.get("sha256") if previous and previous.get("size") == expected else None
-        return {"path": item.path, "file": name, "size": expected, "sha256": sha256, "status": "skipped"}
+        if known and size != expected:
+            return None
+        sha256 = (
+            previous.get("sha256")
+            if known and previous and same_file and previous.get("size") == size
+            else None
+        )
+        return {"path": item.path, "file": name, "size": size, "sha256": sha256, "status": "skipped"}
 
     def _represign(self, paths: list[str]) -> dict[str, str]:
         """Presign one batch of at most ``REPRESIGN_BATCH`` paths and return the URLs received for them."""
@@ -447,14 +495,16 @@ class Exporter:
 
     def _fetch(self, item: ExportItem) -> dict[str, Any]:
         name = safe_file_name(item.path)
-        target = self.folder / name
+        # A download goes to a name of its own and replaces the file only once complete, so a download
+        # that fails leaves an earlier copy in place, and a file at its final name is always complete.
+        partial = self.folder / partial_file_name(name)
         url = item.url
         represigned = False
         attempt = 0
         while True:
             try:
                 size, sha256 = download(
-                    self._session(), item.path, url, target, chunk_size=self.chunk_size, timeout=self.timeout
+                    self._session(), item.path, url, partial, chunk_size=self.chunk_size, timeout=self.timeout
                 )
             except DownloadError as err:
                 if err.expired and not represigned:
@@ -470,6 +520,11 @@ class Exporter:
                 )
                 self._sleep(wait)
                 continue
+            try:
+                partial.rename(self.folder / name)
+            except BaseException:
+                _remove_partial(partial)
+                raise
             return {"path": item.path, "file": name, "size": size, "sha256": sha256, "status": "downloaded"}
 
     def _fresh_url(self, path: str) -> str:
@@ -533,7 +588,7 @@ class Exporter:
         """
         redact_http_debug_log()
         self.folder.mkdir(parents=True, exist_ok=True)
-        previous = self._previous_manifest()
+        previous = self._previous_manifest() or {}
         report = ExportReport()
         outcome: dict[str, dict[str, Any] | tuple[str, str]] = {}
         started = last_report = time.monotonic()
@@ -545,7 +600,7 @@ class Exporter:
                     if entry is not None:
                         outcome[item.path] = entry
                 self.log.info(
-                    "%d file(s) already present with the expected size; downloading %d with %d worker(s)",
+                    "%d file(s) already present; downloading %d with %d worker(s)",
                     len(items) - len(pending),
                     len(pending),
                     self.max_workers,
@@ -574,10 +629,23 @@ class Exporter:
             else:
                 report.entries.append(result)
         report.represigned = self._represigned
-        # Entries of earlier runs come first, in their order, and this run's entry replaces a path's old one.
-        report.kept = [{**entry, "status": "kept"} for path, entry in previous.items() if path not in outcome]
         # The old manifest is the only record of earlier runs' files, so it is replaced only once the new
         # one is complete.
+        # NOTE: object stores have no locks, so two exports into one folder overwrite each other's manifest.
+        # Reading it again here keeps entries written meanwhile, but a rename just after this read loses them.
+        current = self._previous_manifest()
+        earlier = previous if current is None else current
+        # Entries of earlier runs come first, in their order, and this run's entry replaces a path's old one.
+        report.kept = [{**entry, "status": "kept"} for path, entry in earlier.items() if path not in outcome]
+        appeared = len(set(earlier) - set(previous) - set(outcome))
+        if appeared:
+            self.log.warning(
+                "The manifest %s gained entries for %d path(s) while this export ran, because another "
+                "export writes into the same folder. They are kept. Give each task its own destination "
+                "folder",
+                self.manifest,
+                appeared,
+            )
         partial = self.folder / MANIFEST_TEMP_NAME
         with partial.open("w") as out:
             for entry in [*report.kept, *report.entries]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,7 @@ from fxiaoke_provider.hooks.fxiaoke import FxiaokeHook
 from fxiaoke_provider.paths import validate_expire_hours
 
 if TYPE_CHECKING:
+    import jinja2
     from airflow.sdk import Context
 
 
@@ -32,6 +34,46 @@ def _no_filesystem(destination: str, err: Exception) -> ValueError:
     )
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _parse_destination(value: str) -> ObjectStoragePath:
+    """
+    Return the folder of a destination URL, refusing the values that the path parser would silently change.
+
+    The parser drops control characters, and takes the host of a ``file://`` URL as the first folder
+    below the working directory, so both would write to a folder other than the one in the URL.
+
+    :raises ValueError: naming the value and showing the right form.
+    """
+    text = value.strip()
+    control = _CONTROL.search(text)
+    if control:
+        raise ValueError(
+            f"destination={value!r} contains the control character {control.group()!r}, which the path "
+            "would silently lose; remove it, for example a line break left by a template"
+        )
+    scheme, _, rest = text.partition("://")
+    if scheme.lower() == "file":
+        host, slash, folder_path = rest.partition("/")
+        if not slash:
+            raise ValueError(
+                f"destination={value!r} has no folder path; give an absolute path after three slashes, "
+                "as in 'file:///data/fxiaoke'"
+            )
+        if host.lower() not in ("", "localhost"):
+            raise ValueError(
+                f"destination={value!r} names the host {host!r}, but a file:// URL takes an absolute path "
+                f"after three slashes, as in 'file:///{host}/{folder_path}' or 'file:///data/fxiaoke'"
+            )
+        # The parser would take "localhost" as a folder, so the URL is given without it.
+        text = f"{scheme}://{slash}{folder_path}"
+    try:
+        return ObjectStoragePath(text)
+    except (ImportError, ValueError) as err:
+        raise _no_filesystem(text, err) from None
+
+
 def _destination(value: object) -> ObjectStoragePath:
     """
     Return the destination folder, after checking that a filesystem for its scheme is installed.
@@ -39,8 +81,9 @@ def _destination(value: object) -> ObjectStoragePath:
     The check looks up fsspec's filesystem class and builds Airflow's filesystem for the scheme, which
     touches no file in the destination.
 
-    :raises ValueError: for a value that is not an object storage URL, and for a scheme that no
-        installed package handles, naming the destination and what to install.
+    :raises ValueError: for a value that is not an object storage URL, holds a control character or is a
+        ``file://`` URL with a host, and for a scheme that no installed package handles, naming the
+        destination and what to do.
     """
     if isinstance(value, ObjectStoragePath):
         folder = value
@@ -50,10 +93,7 @@ def _destination(value: object) -> ObjectStoragePath:
             "'s3://bucket/prefix', or an ObjectStoragePath"
         )
     else:
-        try:
-            folder = ObjectStoragePath(value.strip())
-        except (ImportError, ValueError) as err:
-            raise _no_filesystem(value.strip(), err) from None
+        folder = _parse_destination(value)
     try:
         # fsspec's class serves the folder operations and Airflow's registered filesystem opens the files.
         fsspec.get_filesystem_class(folder.protocol or "file")
@@ -61,6 +101,33 @@ def _destination(value: object) -> ObjectStoragePath:
     except (ImportError, ValueError) as err:
         raise _no_filesystem(str(folder), err) from None
     return folder
+
+
+class _HiddenLinks:
+    """
+    The rendered ``results``, shown without their URLs in Airflow's rendered fields.
+
+    Airflow stores every template field after rendering, shows it in the Rendered Templates view and
+    names it in its debug log. In place of the list it serializes this object, whose text gives the
+    number of items and their paths but no URL.
+
+    :param value: the rendered ``results``, passed on unchanged to the export.
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def serialize(self) -> str:
+        """Return the text that Airflow stores as the rendered field."""
+        value = self.value
+        if isinstance(value, (list, tuple)):
+            paths = [item.get("path") if isinstance(item, Mapping) else None for item in value]
+            return f"{len(value)} item(s), URLs not shown; paths: {paths!r}"
+        return f"a {type(value).__name__}, not shown because it may hold URLs"
+
+    __repr__ = __str__ = serialize
 
 
 class PresignedFilesToObjectStorageOperator(BaseOperator):
@@ -76,7 +143,9 @@ class PresignedFilesToObjectStorageOperator(BaseOperator):
 
     Every argument, the destination's filesystem package and the Fxiaoke connection are checked before
     any download, and a bad one fails the task at once, without retries. Running the task again is safe: a
-    file already in the folder with the size recorded in the manifest is skipped without a download.
+    file already in the folder is skipped without a download, when it has the size recorded in the
+    manifest or, with no size recorded, whatever its size. Each download is written under a temporary
+    name and renamed once complete, so a file at its final name is complete.
     Links that have expired by the time they are used, as on a retry hours later, are presigned again
     through the hook. A file that still fails after retries is named in the log, the other files are
     written, and the task then fails with the counts.
@@ -90,9 +159,11 @@ class PresignedFilesToObjectStorageOperator(BaseOperator):
         )
 
     :param results: the list of ``{"path", "url", "expires_at"}`` dicts that ``PresignFilesOperator``
-        returns (templated). A ``size`` key, when present, is the expected size in bytes.
+        returns (templated). A ``size`` key, when present, is the expected size in bytes. Airflow's
+        rendered fields show the number of items and their paths, not the URLs.
     :param destination: the folder, an ``ObjectStoragePath`` or its URL (templated); ``s3://``,
-        ``gs://`` and others work once their Airflow provider is installed.
+        ``gs://`` and others work once their Airflow provider is installed. Give each task instance its
+        own folder, because two exports into one folder at the same time overwrite each other's manifest.
     :param max_workers: parallel downloads.
     :param fxiaoke_conn_id: the Fxiaoke connection used to presign expired links again (templated).
     :param expire_hours: lifetime of links presigned again, in whole hours.
@@ -124,6 +195,20 @@ class PresignedFilesToObjectStorageOperator(BaseOperator):
         self.chunk_size = chunk_size
         self.max_attempts = max_attempts
 
+    def _do_render_template_fields(
+        self,
+        parent: Any,
+        template_fields: Iterable[str],
+        context: Context,
+        jinja_env: jinja2.Environment,
+        seen_oids: set[int],
+    ) -> None:
+        # Airflow calls this for a task and for each of its mapped instances, after resolving XComArgs and
+        # before it stores the rendered fields, so the URLs in ``results`` are hidden from both.
+        super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)
+        if parent is self and not isinstance(self.results, _HiddenLinks):
+            self.results = _HiddenLinks(self.results)
+
     @cached_property
     def hook(self) -> FxiaokeHook:
         """The Fxiaoke hook of ``fxiaoke_conn_id``."""
@@ -135,7 +220,8 @@ class PresignedFilesToObjectStorageOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         """Export every file, write the manifest, and return the folder, the manifest and the counts."""
         try:
-            items = read_items(self.results)
+            results = self.results.value if isinstance(self.results, _HiddenLinks) else self.results
+            items = read_items(results)
             folder = _destination(self.destination)
             self.expire_hours = validate_expire_hours(self.expire_hours)
             exporter = Exporter(

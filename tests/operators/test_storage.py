@@ -21,17 +21,19 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from fxiaoke_provider.api.downloads import (
     MANIFEST_NAME,
+    MANIFEST_TEMP_NAME,
     MAX_ATTEMPTS,
     MAX_ATTEMPTS_LIMIT,
     DownloadError,
     Exporter,
     ExportItem,
     download,
+    partial_file_name,
     read_items,
     safe_file_name,
 )
 from fxiaoke_provider.operators.files import PresignFilesOperator
-from fxiaoke_provider.operators.storage import PresignedFilesToObjectStorageOperator
+from fxiaoke_provider.operators.storage import PresignedFilesToObjectStorageOperator, _HiddenLinks
 from fxiaoke_provider.testing import (
     DEMO_FILES,
     DEMO_PATHS,
@@ -176,6 +178,128 @@ class TestRerun:
         results = [{**result, "size": len(DEMO_FILES[result["path"]])} for result in presigned]
         _export(results, dest)
         assert len(_gets(fxiaoke_conn)) == len(DEMO_PATHS) - 1
+
+
+class TestEntryOfAnotherName:
+    def test_hash_not_copied(self, presigned: list[dict[str, str]], dest: Path) -> None:
+        _export(presigned[:1], dest)
+        (entry,) = _manifest(dest)
+        (dest / MANIFEST_NAME).write_text(json.dumps({**entry, "file": "another-name"}) + "\n")
+        _export([{**presigned[0], "size": len(DEMO_FILES[PDF])}], dest)
+        assert [(e["file"], e["status"], e["sha256"]) for e in _manifest(dest)] == [(PDF, "skipped", None)]
+
+
+class TestPartialDownloads:
+    def test_cut_off_download_keeps_good_copy(
+        self, presigned: list[dict[str, str]], dest: Path, fxiaoke_conn: FxiaokeEmulator
+    ) -> None:
+        _export(presigned[:1], dest)
+        (dest / MANIFEST_NAME).unlink()
+        fxiaoke_conn.inject(Fault(endpoint=DOWNLOAD_PREFIX, truncate=True, times=0))
+        # A size that the file in the folder does not have makes the export download it again.
+        with pytest.raises(AirflowException, match="body cut off"):
+            _export([{**presigned[0], "size": len(DEMO_FILES[PDF]) + 1}], dest)
+        assert len(_gets(fxiaoke_conn)) == 1 + MAX_ATTEMPTS
+        assert (dest / PDF).read_bytes() == DEMO_FILES[PDF]
+
+    def test_cut_off_leaves_no_partial(
+        self, presigned: list[dict[str, str]], dest: Path, fxiaoke_conn: FxiaokeEmulator
+    ) -> None:
+        fxiaoke_conn.inject(Fault(endpoint=DOWNLOAD_PREFIX, truncate=True, times=0))
+        with pytest.raises(AirflowException, match="body cut off"):
+            _export(presigned[:1], dest)
+        assert sorted(p.name for p in dest.iterdir()) == [MANIFEST_NAME]
+
+    def test_download_written_under_partial_name(
+        self, presigned: list[dict[str, str]], dest: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        opened: list[str] = []
+        real_open = ObjectStoragePath.open
+
+        def record_open(self: ObjectStoragePath, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+            if mode == "wb":
+                opened.append(self.name)
+            return real_open(self, mode, *args, **kwargs)
+
+        monkeypatch.setattr(ObjectStoragePath, "open", record_open)
+        _export(presigned[:1], dest)
+        assert opened == [f".{PDF}.part"]
+        assert (dest / PDF).read_bytes() == DEMO_FILES[PDF]
+
+    def test_interrupted_run_resumes(
+        self, presigned: list[dict[str, str]], dest: Path, fxiaoke_conn: FxiaokeEmulator
+    ) -> None:
+        # A first run stored every file but one and was stopped before it wrote its manifest.
+        fxiaoke_conn.remove_file(TXT)
+        with pytest.raises(AirflowException):
+            _export(presigned, dest)
+        (dest / MANIFEST_NAME).unlink()
+        fxiaoke_conn.add_file(TXT, DEMO_FILES[TXT])
+        before = len(_gets(fxiaoke_conn))
+        summary = _export(presigned, dest)
+        assert len(_gets(fxiaoke_conn)) - before == 1
+        assert (summary["downloaded"], summary["skipped"]) == (1, len(DEMO_PATHS) - 1)
+        assert _exported(dest) == DEMO_FILES
+
+    def test_resumed_entry_has_size_and_no_hash(
+        self, presigned: list[dict[str, str]], dest: Path, fxiaoke_conn: FxiaokeEmulator
+    ) -> None:
+        _export(presigned[:1], dest)
+        (dest / MANIFEST_NAME).unlink()
+        _export(presigned[:1], dest)
+        assert _manifest(dest) == [
+            {"path": PDF, "file": PDF, "size": len(DEMO_FILES[PDF]), "sha256": None, "status": "skipped"}
+        ]
+
+    def test_known_size_still_checked(
+        self, presigned: list[dict[str, str]], dest: Path, fxiaoke_conn: FxiaokeEmulator
+    ) -> None:
+        dest.mkdir()
+        (dest / PDF).write_bytes(b"an older version")
+        _export([{**presigned[0], "size": len(DEMO_FILES[PDF])}], dest)
+        assert len(_gets(fxiaoke_conn)) == 1
+        assert (dest / PDF).read_bytes() == DEMO_FILES[PDF]
+
+
+class TestConcurrentExports:
+    def test_entries_written_meanwhile_kept(
+        self,
+        presigned: list[dict[str, str]],
+        dest: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        log_text: Any,
+    ) -> None:
+        # A second export into the same folder runs to its end while the first one is downloading.
+        real_fetch = Exporter._fetch_or_fail
+        calls: list[str] = []
+
+        def fetch_while_another_export_runs(self: Exporter, item: ExportItem) -> Any:
+            calls.append(item.path)
+            if len(calls) == 1:
+                monkeypatch.setattr(Exporter, "_fetch_or_fail", real_fetch)
+                _export(presigned[3:], dest)
+            return real_fetch(self, item)
+
+        monkeypatch.setattr(Exporter, "_fetch_or_fail", fetch_while_another_export_runs)
+        _export(presigned[:3], dest, max_workers=1)
+        statuses = {e["path"]: e["status"] for e in _manifest(dest)}
+        assert statuses == dict.fromkeys(DEMO_PATHS[3:], "kept") | dict.fromkeys(DEMO_PATHS[:3], "downloaded")
+        assert _exported(dest) == DEMO_FILES
+        assert "gained entries for 3 path(s) while this export ran" in log_text()
+
+    def test_removed_manifest_keeps_start_entries(
+        self, presigned: list[dict[str, str]], dest: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        _export(presigned[3:], dest)
+        real_fetch = Exporter._fetch_or_fail
+
+        def remove_manifest_then_fetch(self: Exporter, item: ExportItem) -> Any:
+            (dest / MANIFEST_NAME).unlink(missing_ok=True)
+            return real_fetch(self, item)
+
+        monkeypatch.setattr(Exporter, "_fetch_or_fail", remove_manifest_then_fetch)
+        _export(presigned[:3], dest)
+        assert sorted(e["path"] for e in _manifest(dest)) == sorted(DEMO_PATHS)
 
 
 class TestManifestKeepsEarlierRuns:
@@ -553,6 +677,115 @@ class TestSetupErrors:
         assert not dest.exists()
 
 
+class TestDestination:
+    @pytest.mark.parametrize(
+        ("destination", "fragment"),
+        [
+            pytest.param("file://relative/dir", "names the host 'relative'", id="host"),
+            pytest.param("file://data/fxiaoke", "'file:///data/fxiaoke'", id="right-form"),
+            pytest.param("FILE://server/share", "names the host 'server'", id="upper-case-scheme"),
+            pytest.param("file://", "has no folder path", id="no-path"),
+            pytest.param("file://{tmp}/fx\niaoke", "control character '\\\\n'", id="line-break"),
+            pytest.param("file://{tmp}/fx\tiaoke", "control character '\\\\t'", id="tab"),
+            pytest.param("s3://bucket/a\x00b", "control character", id="nul"),
+        ],
+    )
+    def test_rejected_before_any_work(
+        self,
+        fxiaoke_conn: FxiaokeEmulator,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        destination: str,
+        fragment: str,
+    ) -> None:
+        # Without the check these would write below the working directory or into tmp_path.
+        monkeypatch.chdir(tmp_path)
+        destination = destination.replace("{tmp}", str(tmp_path))
+        with pytest.raises(AirflowFailException, match=fragment) as caught:
+            _export([], destination)
+        assert repr(destination) in str(caught.value)
+        assert list(tmp_path.iterdir()) == []
+        assert fxiaoke_conn.requests == []
+
+    def test_localhost_is_the_local_machine(
+        self, presigned: list[dict[str, str]], dest: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.chdir(tmp_path)
+        summary = _export(presigned[:1], f"file://localhost{dest}")
+        assert (dest / PDF).read_bytes() == DEMO_FILES[PDF]
+        assert summary["destination"] == dest.as_uri()
+
+    def test_surrounding_line_break_stripped(self, presigned: list[dict[str, str]], dest: Path) -> None:
+        _export(presigned[:1], f"{dest.as_uri()}\n")
+        assert (dest / PDF).read_bytes() == DEMO_FILES[PDF]
+
+
+class TestRenderedFields:
+    """Airflow stores and shows the template fields after rendering; ``results`` must not show a URL."""
+
+    @staticmethod
+    def _serialized(task: Any) -> str:
+        from airflow.sdk.execution_time.task_runner import _serialize_rendered_fields
+
+        return json.dumps(_serialize_rendered_fields(task))
+
+    def test_xcom_arg_rendered_without_urls(self, presigned: list[dict[str, str]], dest: Path) -> None:
+        from airflow.sdk import DAG
+
+        with DAG("rendered_fields"):
+            presign = PresignFilesOperator(task_id="presign", paths=DEMO_PATHS)
+            export = PresignedFilesToObjectStorageOperator(
+                task_id="export", results=presign.output, destination=dest.as_uri()
+            )
+        pulled: list[str] = []
+
+        def xcom_pull(task_ids: str, **kwargs: Any) -> Any:
+            pulled.append(task_ids)
+            return presigned
+
+        export.render_template_fields({"ti": SimpleNamespace(xcom_pull=xcom_pull, _upstream_map_indexes={})})  # type: ignore[arg-type]
+        assert export.upstream_task_ids == {"presign"}
+        assert pulled == ["presign"]
+        rendered = self._serialized(export)
+        assert "Signature=" not in rendered
+        assert "127.0.0.1" not in rendered
+        assert PDF in rendered
+        export.execute({})  # type: ignore[arg-type]
+        assert _exported(dest) == DEMO_FILES
+
+    def test_mapped_instance_rendered_without_urls(self, presigned: list[dict[str, str]], dest: Path) -> None:
+        from airflow.sdk import DAG
+
+        with DAG("rendered_fields_mapped") as dag:
+            mapped = PresignedFilesToObjectStorageOperator.partial(
+                task_id="export", destination=dest.as_uri()
+            ).expand(results=[presigned[:3], presigned[3:]])
+        ti = SimpleNamespace(task=mapped, map_index=1, _upstream_map_indexes={})
+        context: dict[str, Any] = {"ti": ti, "dag": dag, "dag_run": SimpleNamespace(conf={})}
+        mapped.render_template_fields(context)  # type: ignore[arg-type]
+        unmapped = context["task"]
+        rendered = self._serialized(unmapped)
+        assert "Signature=" not in rendered
+        assert TXT in rendered
+        unmapped.execute({})
+        assert _exported(dest) == {p: d for p, d in DEMO_FILES.items() if p in DEMO_PATHS[3:]}
+
+    def test_literal_results_rendered_without_urls(self, presigned: list[dict[str, str]], dest: Path) -> None:
+        export = PresignedFilesToObjectStorageOperator(
+            task_id="export", results=presigned, destination=dest.as_uri()
+        )
+        export.render_template_fields({})  # type: ignore[arg-type]
+        export.render_template_fields({})  # type: ignore[arg-type]
+        assert isinstance(export.results, _HiddenLinks)
+        assert "Signature=" not in self._serialized(export)
+        assert "Signature=" not in repr(export.results)
+
+    def test_other_value_hidden(self) -> None:
+        hidden = _HiddenLinks("https://x/y?Signature=abc")
+        assert hidden.serialize() == "a str, not shown because it may hold URLs"
+        assert str(hidden) == repr(hidden) == hidden.serialize()
+
+
 class TestPaths:
     def test_path_stripped(self, presigned: list[dict[str, str]], dest: Path) -> None:
         _export([{**presigned[0], "path": f"  {PDF}\n"}], dest)
@@ -681,6 +914,50 @@ class TestNames:
 
     def test_no_collision(self) -> None:
         assert safe_file_name("a/b") != safe_file_name("a_b")
+
+    def test_no_collision_with_a_hashed_name(self) -> None:
+        assert safe_file_name("N_a b.pdf") == "N_a_b.pdf-51379162fd6f43cf"
+        assert safe_file_name("N_a_b.pdf-51379162fd6f43cf") != "N_a_b.pdf-51379162fd6f43cf"
+        assert safe_file_name("N_a_b.pdf-51379162FD6F43CF") != "N_a_b.pdf-51379162FD6F43CF"
+
+    @pytest.mark.parametrize("name", [MANIFEST_NAME, MANIFEST_TEMP_NAME])
+    def test_reserved_names_ignore_case(self, name: str) -> None:
+        assert safe_file_name(name.upper()).casefold() != name.casefold()
+        assert safe_file_name(name.title()).casefold() != name.casefold()
+
+    def test_partial_name_never_a_final_name(self) -> None:
+        assert partial_file_name(PDF) == f".{PDF}.part"
+        assert safe_file_name(partial_file_name(PDF)) != partial_file_name(PDF)
+
+    def test_generated_paths_get_distinct_names(self) -> None:
+        rng = random.Random(20261204)
+        alphabet = "aAbZ09._-/ \\:é文\n"
+        paths = {
+            "N_a b.pdf",
+            "N_a_b.pdf-51379162fd6f43cf",
+            "MANIFEST.JSONL",
+            "Manifest.Jsonl.Partial",
+            f".{PDF}.part",
+            "",
+            "x" * 183 + "-" + "0" * 16,
+        }
+        for _ in range(5000):
+            paths.add(
+                "".join(rng.choice(alphabet) for _ in range(rng.choice([1, 2, 5, 20, 199, 200, 201, 260])))
+            )
+        # Names are valid paths too, so a path that spells another path's name must get another name.
+        paths |= {safe_file_name(path) for path in list(paths)}
+        paths |= {partial_file_name(safe_file_name(path)) for path in list(paths)}
+        paths |= {safe_file_name(path).upper() for path in list(paths)}
+        names = {path: safe_file_name(path) for path in paths}
+        assert len(set(names.values())) == len(paths)
+        reserved = {MANIFEST_NAME.casefold(), MANIFEST_TEMP_NAME.casefold()}
+        for path, name in names.items():
+            assert 0 < len(name) <= 200, path
+            assert not name.startswith("."), path
+            assert "/" not in name, path
+            assert "\\" not in name, path
+            assert name.casefold() not in reserved, path
 
 
 class TestReadItems:
