@@ -63,6 +63,7 @@ CONN_ID = "fxiaoke_ui"
 BAD_CONN_ID = "fxiaoke_ui_wrong_secret"
 #: The app secret of the second connection, which the emulator refuses.
 WRONG_SECRET = "wrong-app-secret-for-the-ui-test"
+WRONG_PERMANENT_CODE = "wrong-permanent-code-for-the-ui-test"
 #: Set to 1 to copy the screenshots of the filled form into docs/img (``make docs-img``).
 UPDATE_DOCS_ENV = "FXIAOKE_UPDATE_DOCS_IMG"
 
@@ -352,7 +353,12 @@ def form_run(
             "host": f"{base.scheme}://{base.hostname}",
             "port": base.port,
         }
-        bad["extra"] = {**conn["extra"], "cache_dir": str(out / "fxiaoke-cache-bad")}
+        # ``connections add`` prints the extras in clear, so the demo permanent code stays out of them.
+        bad["extra"] = {
+            **conn["extra"],
+            "permanent_code": WRONG_PERMANENT_CODE,
+            "cache_dir": str(out / "fxiaoke-cache-bad"),
+        }
         added = run_airflow(
             home, "connections", "add", BAD_CONN_ID, "--conn-json", json.dumps(bad), env=_ui_env()
         )
