@@ -35,9 +35,16 @@ _CONTAINER_REPR = reprlib.Repr()
 _CONTAINER_REPR.maxlevel = 2
 _CONTAINER_REPR.maxlist = _CONTAINER_REPR.maxtuple = _CONTAINER_REPR.maxdict = 4
 _CONTAINER_REPR.maxstring = _CONTAINER_REPR.maxother = 40
-# Unicode categories rejected in a path: control characters (Cc) and format characters (Cf), such as
-# the zero-width space U+200B and the right-to-left override U+202E, which hide or reorder text.
-_REJECTED_CATEGORIES = {"Cc": "control character", "Cf": "format character"}
+# Unicode categories rejected in a path: control characters (Cc); format characters (Cf), such as the
+# zero-width space U+200B and the right-to-left override U+202E, which hide or reorder text; line and
+# paragraph separators (Zl, Zp); and lone surrogates (Cs), which cannot be encoded at all.
+_REJECTED_CATEGORIES = {
+    "Cc": "control character",
+    "Cf": "format character",
+    "Zl": "line separator",
+    "Zp": "paragraph separator",
+    "Cs": "lone surrogate",
+}
 _LIST_OPENERS = ("[", "(")
 _BYTES_TYPES = (bytes, bytearray, memoryview)
 _DIGITS = re.compile(r"[0-9]+")
@@ -317,23 +324,7 @@ class _PathCollector:
         self._add_path(path, path_location)
 
     def _add_path(self, text: str, location: _Location) -> None:
-        path = text.strip()
-        if not path:
-            raise ValueError(f"{self._describe(text, location)}, which is blank; {_EXPECTED_PATH_STRING}")
-        if len(path) > MAX_PATH_LENGTH:
-            raise ValueError(
-                f"{self._describe(text, location)}, which is {len(path)} characters long after stripping, "
-                f"more than the maximum of {MAX_PATH_LENGTH}; {_EXPECTED_PATH_STRING}"
-            )
-        if not path.isprintable():
-            for offset, character in enumerate(path):
-                kind = _REJECTED_CATEGORIES.get(unicodedata.category(character))
-                if kind is not None:
-                    code = f"U+{ord(character):04X} {unicodedata.name(character, '')}".rstrip()
-                    raise ValueError(
-                        f"{self._describe(text, location)}, which contains the {kind} {character!r} "
-                        f"({code}) at offset {offset} after stripping; {_EXPECTED_PATH_STRING}"
-                    )
+        path = check_path(text, self._describe(text, location))
         if path in self.seen:
             self.duplicates += 1
         else:
@@ -342,6 +333,36 @@ class _PathCollector:
     def _describe(self, value: object, location: _Location) -> str:
         where = self.argument + "".join(f"[{part!r}]" for part in location)
         return f"{where} is {short_repr(value)} ({type(value).__name__})"
+
+
+def check_path(text: str, described: str) -> str:
+    """
+    Return one path string stripped, after checking that it can be a file path.
+
+    :param text: the path as given.
+    :param described: the start of an error message that names the value and where it was found, such
+        as ``"paths[3] is 'N_x' (str)"``.
+    :raises ValueError: when the path is blank, longer than :data:`MAX_PATH_LENGTH` after stripping, or
+        contains a control, format or separator character or a lone surrogate.
+    """
+    path = text.strip()
+    if not path:
+        raise ValueError(f"{described}, which is blank; {_EXPECTED_PATH_STRING}")
+    if len(path) > MAX_PATH_LENGTH:
+        raise ValueError(
+            f"{described}, which is {len(path)} characters long after stripping, "
+            f"more than the maximum of {MAX_PATH_LENGTH}; {_EXPECTED_PATH_STRING}"
+        )
+    if not path.isprintable():
+        for offset, character in enumerate(path):
+            kind = _REJECTED_CATEGORIES.get(unicodedata.category(character))
+            if kind is not None:
+                code = f"U+{ord(character):04X} {unicodedata.name(character, '')}".rstrip()
+                raise ValueError(
+                    f"{described}, which contains the {kind} {character!r} "
+                    f"({code}) at offset {offset} after stripping; {_EXPECTED_PATH_STRING}"
+                )
+    return path
 
 
 def short_repr(value: object) -> str:

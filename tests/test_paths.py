@@ -217,6 +217,18 @@ class TestNormalizePaths:
                 ["\ufeffN_1.pdf"], ValueError, r"^paths\[0\] .* format character .*U\+FEFF", id="bom"
             ),
             pytest.param(
+                ["N_\ud800.pdf"], ValueError, r"^paths\[0\] .* lone surrogate .*U\+D800", id="lone-surrogate"
+            ),
+            pytest.param(
+                ["N_a\u2028b"], ValueError, r"^paths\[0\] .* line separator .*U\+2028", id="line-separator"
+            ),
+            pytest.param(
+                ["N_a\u2029b"],
+                ValueError,
+                r"^paths\[0\] .* paragraph separator .*U\+2029",
+                id="paragraph-separator",
+            ),
+            pytest.param(
                 [{"npath": "N_\u2066x"}],
                 ValueError,
                 r"^paths\[0\]\['npath'\] .* format character .*U\+2066",
