@@ -62,6 +62,9 @@ MODIFIED_FIELD = "last_modified_time"
 #: Latest epoch time accepted, in milliseconds: the last millisecond of the year 9999 UTC, the latest
 #: time a ``datetime`` can hold. The earliest is 0, the start of 1970.
 MAX_EPOCH_MS = 253_402_300_799_999
+#: Smallest epoch time in milliseconds accepted as a number (1973-03-03). Smaller numbers are far more
+#: likely epoch seconds, such as ``{{ data_interval_start.int_timestamp }}``, than times before 1973.
+MIN_EPOCH_MS = 100_000_000_000
 
 #: Keys of a file dict, each tuple in order of precedence (see the module docstring).
 FILE_PATH_KEYS = PATH_KEYS
@@ -190,32 +193,44 @@ def check_filters(value: object, *, argument: str = "filters") -> list[dict[str,
     return checked
 
 
+def _check_epoch_ms(value: int, argument: str, value_text: str, expected_ms: str) -> int:
+    if value < 0:
+        raise ValueError(f"{argument}={value_text} is a negative epoch time; {expected_ms}")
+    if value < MIN_EPOCH_MS:
+        raise ValueError(
+            f"{argument}={value_text} would be before 1973-03-03 as epoch milliseconds, so it looks like "
+            f"epoch seconds; multiply it by 1000, or pass a datetime or an ISO 8601 time; {expected_ms}"
+        )
+    if value > MAX_EPOCH_MS:
+        raise ValueError(f"{argument}={value_text} is after the year 9999; {expected_ms}")
+    return value
+
+
 def to_epoch_ms(value: object, *, argument: str) -> int:
     """
     Convert a time from 1970 to 9999 (UTC) to epoch milliseconds.
 
     :param value: a time-zone aware ``datetime``, an ISO 8601 string with an offset (as Airflow renders
         ``{{ data_interval_start }}``), or a whole number of epoch milliseconds from 0 to
-        :data:`MAX_EPOCH_MS`, as an ``int`` or a string of ASCII digits.
+        :data:`MAX_EPOCH_MS`, as an ``int`` or a string of ASCII digits; numbers below
+        :data:`MIN_EPOCH_MS` are refused as likely epoch seconds.
     :param argument: the argument's name, for error messages.
     :raises ValueError: for a time without a time zone, a time before 1970 or after 9999, or a value of
         another kind.
     """
     value_text = repr(value.isoformat()) if isinstance(value, datetime) else short_repr(value)
-    expected_ms = f"expected epoch milliseconds from 0 (1970) to {MAX_EPOCH_MS} (the end of 9999)"
+    expected_ms = (
+        f"expected epoch milliseconds from {MIN_EPOCH_MS} (1973-03-03) to {MAX_EPOCH_MS} (the end of 9999)"
+    )
     if isinstance(value, int) and not isinstance(value, bool):
-        if value < 0:
-            raise ValueError(f"{argument}={value_text} is a negative epoch time; {expected_ms}")
-        if value > MAX_EPOCH_MS:
-            raise ValueError(f"{argument}={value_text} is after the year 9999; {expected_ms}")
-        return value
+        return _check_epoch_ms(value, argument, value_text, expected_ms)
     if isinstance(value, str):
         text = value.strip()
         if _DIGITS.fullmatch(text):
             # Compared as text first, because int() raises ValueError for strings of more than 4300 digits.
-            if len(text.lstrip("0")) > len(str(MAX_EPOCH_MS)) or int(text) > MAX_EPOCH_MS:
+            if len(text.lstrip("0")) > len(str(MAX_EPOCH_MS)):
                 raise ValueError(f"{argument}={value_text} is after the year 9999; {expected_ms}")
-            return int(text)
+            return _check_epoch_ms(int(text), argument, value_text, expected_ms)
         try:
             value = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:

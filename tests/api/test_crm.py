@@ -13,6 +13,7 @@ import pytest
 from fxiaoke_provider.api.crm import (
     CUSTOM_QUERY_ENDPOINT,
     MAX_EPOCH_MS,
+    MIN_EPOCH_MS,
     QUERY_ENDPOINT,
     FileRef,
     check_field_names,
@@ -225,6 +226,9 @@ class TestTimes:
             pytest.param("2026-12-03T00:00:00", "no time zone", id="naive-string"),
             pytest.param("yesterday", "not an ISO 8601", id="words"),
             pytest.param(-1, "negative", id="negative"),
+            pytest.param(1_733_300_000, "looks like epoch seconds", id="epoch-seconds"),
+            pytest.param("1733300000", "looks like epoch seconds", id="epoch-seconds-string"),
+            pytest.param(0, "looks like epoch seconds", id="zero"),
             pytest.param(1.5, "must be", id="float"),
             pytest.param(10**30, "after the year 9999", id="epoch-10e30"),
             pytest.param(MAX_EPOCH_MS + 1, "after the year 9999", id="epoch-after-9999"),
@@ -240,7 +244,7 @@ class TestTimes:
             to_epoch_ms(value, argument="t")
 
     def test_epoch_bounds_accepted(self) -> None:
-        assert to_epoch_ms(0, argument="t") == 0
+        assert to_epoch_ms(MIN_EPOCH_MS, argument="t") == MIN_EPOCH_MS
         assert to_epoch_ms(MAX_EPOCH_MS, argument="t") == MAX_EPOCH_MS
         assert (
             to_epoch_ms(datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC), argument="t") == MAX_EPOCH_MS

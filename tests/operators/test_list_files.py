@@ -15,6 +15,8 @@ from fxiaoke_provider.testing import DEMO_FILES, DEMO_PATHS, Fault, FxiaokeEmula
 
 PDF, PNG, CSV, TXT, BARE, LARGE = DEMO_PATHS
 QUERY = "/cgi/crm/v2/data/query"
+#: 2026-12-03T00:00:00Z in epoch milliseconds.
+START_MS = 1_796_256_000_000
 KEYS = {"path", "filename", "size", "object_api_name", "record_id", "field"}
 
 
@@ -107,12 +109,12 @@ class TestWindow:
         assert len(_list(modified_between=window)) == 4
 
     def test_window_sent_as_between(self, crm: dict[str, Any], fxiaoke_conn: FxiaokeEmulator) -> None:
-        _list(modified_between=(1000, 2000))
+        _list(modified_between=(START_MS, START_MS + 1000))
         (query,) = [r.body["data"] for r in fxiaoke_conn.requests if r.path == QUERY]  # type: ignore[index]
         assert query["search_query_info"]["filters"][0] == {
             "field_name": "last_modified_time",
             "operator": "BETWEEN",
-            "field_values": [1000, 1999],
+            "field_values": [START_MS, START_MS + 999],
         }
 
 
@@ -126,9 +128,16 @@ class TestBadInput:
             pytest.param({"filters": [{"field_name": "a"}]}, "operator", id="filter"),
             pytest.param({"modified_between": "2026-12-03"}, "pair", id="window-string"),
             pytest.param({"modified_between": (1, 2, 3)}, "pair", id="window-triple"),
-            pytest.param({"modified_between": (2000, 1000)}, "before its start", id="window-backwards"),
-            pytest.param({"modified_between": (1000, 1000)}, "zero-length window", id="window-empty"),
-            pytest.param({"modified_between": (0, 10**30)}, "after the year 9999", id="window-epoch-huge"),
+            pytest.param(
+                {"modified_between": (START_MS + 1000, START_MS)}, "before its start", id="window-backwards"
+            ),
+            pytest.param({"modified_between": (START_MS, START_MS)}, "zero-length window", id="window-empty"),
+            pytest.param(
+                {"modified_between": (START_MS, 10**30)}, "after the year 9999", id="window-epoch-huge"
+            ),
+            pytest.param(
+                {"modified_between": (1_733_300_000, 1_733_386_400)}, "epoch seconds", id="window-seconds"
+            ),
             pytest.param(
                 {"modified_between": ("2026-01-01", "2026-01-02")},
                 "'2026-01-01' has no",
