@@ -46,7 +46,19 @@ def _check_host_name(host: str | None, hostname: str) -> None:
     except ValueError:
         pass
     problem = None
-    if len(hostname) > 253 or not HOST_NAME_PATTERN.match(hostname):
+    if hostname.endswith("."):
+        problem = "it ends with a dot; remove the trailing dot"
+    elif not hostname.isascii():
+        try:
+            ascii_name = hostname.encode("idna").decode("ascii")
+        except UnicodeError:
+            ascii_name = None
+        problem = (
+            f"it has non-ASCII letters; write the name in its ASCII (punycode) form, {ascii_name}"
+            if ascii_name
+            else "it has non-ASCII letters that no ASCII (punycode) form represents"
+        )
+    elif len(hostname) > 253 or not HOST_NAME_PATTERN.match(hostname):
         problem = (
             "a host name is letters, digits and hyphens in parts joined by dots, such as open.fxiaoke.com"
         )
@@ -64,6 +76,20 @@ def _bare_ipv6_error(host: str | None) -> FxiaokeConfigError:
     )
 
 
+def _without_userinfo(host: str | None) -> str | None:
+    """Return the host with anything before an ``@`` in its authority replaced by ``***``."""
+    if host is None or "@" not in host:
+        return host
+    scheme, separator, rest = host.partition("://")
+    if not separator:
+        scheme, rest = "", host
+    authority, slash, tail = rest.partition("/")
+    if "@" not in authority:
+        return host
+    hidden = "***@" + authority.rpartition("@")[2] + slash + tail
+    return f"{scheme}://{hidden}" if separator else hidden
+
+
 def normalize_base_url(host: str | None, port: int | None = None) -> str:
     """
     Turn the connection's host (a cloud domain or a full base URL) into a base URL.
@@ -77,6 +103,8 @@ def normalize_base_url(host: str | None, port: int | None = None) -> str:
     raw = (host or "").strip()
     if not raw:
         raw = DEFAULT_BASE_URL
+    # Messages quote the host, so a user name and password written into it are replaced first.
+    host = _without_userinfo(host)
     if "://" not in raw:
         if raw.count(":") > 1 and not raw.startswith("["):
             # Without brackets, a port cannot be distinguished from the address, so only ::1 itself is accepted.

@@ -68,6 +68,9 @@ class TestBaseUrl:
             pytest.param("https://open.fxiaoke.com/cgi", None, "no path", id="path"),
             pytest.param("https://user:pw@open.fxiaoke.com", None, "credentials", id="userinfo"),
             pytest.param("https://open.fxiaoke.com:99999", None, "port", id="bad-port"),
+            pytest.param("open.fxiaoke.com.", None, "trailing dot", id="trailing-dot"),
+            pytest.param("http://localhost.:8099", None, "trailing dot", id="loopback-trailing-dot"),
+            pytest.param("开放.fxiaoke.com", None, "xn--h0tw2l.fxiaoke.com", id="idn-suggests-punycode"),
             pytest.param("https://open.fxiaoke.com:443", 8443, "contradicts", id="two-ports"),
             pytest.param("https://", None, "names no host", id="no-host"),
             pytest.param("open fxiaoke com", None, "not a valid host name", id="spaces-inside"),
@@ -85,6 +88,20 @@ class TestBaseUrl:
     def test_rejected(self, host: str, port: int | None, fragment: str) -> None:
         with pytest.raises(FxiaokeConfigError, match=fragment):
             normalize_base_url(host, port)
+
+    @pytest.mark.parametrize(
+        "host",
+        [
+            "https://user:userinfo-secret@open.fxiaoke.com",
+            "user:userinfo-secret@open.fxiaoke.com",
+            "https://user:userinfo-secret@open.fxiaoke.com/cgi?x=1",
+        ],
+    )
+    def test_message_hides_userinfo(self, host: str) -> None:
+        with pytest.raises(FxiaokeConfigError) as caught:
+            normalize_base_url(host)
+        assert "userinfo-secret" not in str(caught.value)
+        assert "***@open.fxiaoke.com" in str(caught.value)
 
 
 class TestConfigFromConnection:
