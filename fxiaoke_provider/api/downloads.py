@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import re
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -18,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 
 from fxiaoke_provider import __version__
+from fxiaoke_provider.paths import check_path, short_repr
 
 #: Bytes per read while streaming, which bounds the memory one download holds.
 CHUNK_SIZE = 1024 * 1024
@@ -31,10 +33,13 @@ MAX_ATTEMPTS_LIMIT = 10
 EXPIRY_MARGIN_SECONDS = 60
 #: Name of the JSON Lines manifest written beside the files.
 MANIFEST_NAME = "manifest.jsonl"
-#: Name the new manifest is written under before it replaces the old one in a single rename.
+#: A name that earlier releases wrote the new manifest under. It stays reserved, so that the file name
+#: of a path spelling it stays the same across releases.
 MANIFEST_TEMP_NAME = MANIFEST_NAME + ".partial"
-#: Ending of the name a file is downloaded under, after a leading dot and its final name.
+#: Ending of the name a file is downloaded under, after a leading dot, its final name and the run's token.
 PARTIAL_SUFFIX = ".part"
+#: Ending of the name the new manifest is written under, after a leading dot, its name and the run's token.
+MANIFEST_PARTIAL_SUFFIX = ".partial"
 #: Maximum length of a written file name. Longer names are cut and given a hash suffix.
 MAX_NAME_LENGTH = 200
 #: Seconds between two progress lines while a long export goes on.
@@ -125,20 +130,40 @@ def safe_file_name(path: str, reserved: Iterable[str] = (MANIFEST_NAME, MANIFEST
         and not _HASH_SUFFIX.search(name)
     ):
         return name
-    digest = hashlib.sha256(path.encode()).hexdigest()[:16]
+    # A lone surrogate, which UTF-8 cannot encode, is hashed by its code point rather than raising.
+    digest = hashlib.sha256(path.encode("utf-8", "surrogatepass")).hexdigest()[:16]
     return f"{name[: MAX_NAME_LENGTH - 17] or 'file'}-{digest}"
 
 
-def partial_file_name(name: str) -> str:
+def run_token() -> str:
+    """Return a random token that makes the temporary names of one export run differ from those of any other."""
+    return secrets.token_hex(8)
+
+
+def partial_file_name(name: str, token: str = "") -> str:
     """
     Return the name a file is downloaded under before it is renamed to ``name``.
 
     It starts with a dot, which no name from :func:`safe_file_name` does, so it never replaces an
-    exported file or the manifest.
+    exported file or the manifest. The token of the export run makes it differ from the name that
+    another export into the same folder downloads the same path under.
 
     :param name: the final name, as :func:`safe_file_name` returns it.
+    :param token: the export run's token, from :func:`run_token`; without it the name is ``.<name>.part``.
     """
-    return f".{name}{PARTIAL_SUFFIX}"
+    return f".{name}.{token}{PARTIAL_SUFFIX}" if token else f".{name}{PARTIAL_SUFFIX}"
+
+
+def manifest_partial_name(token: str) -> str:
+    """
+    Return the name one export run writes the new manifest under before it replaces the old one.
+
+    It starts with a dot, so it is never the name of an exported file. It contains the run's token, so
+    two exports into the same folder never write the same file.
+
+    :param token: the export run's token, from :func:`run_token`.
+    """
+    return f".{MANIFEST_NAME}.{token}{MANIFEST_PARTIAL_SUFFIX}"
 
 
 def without_query(url: str) -> str:
@@ -159,6 +184,20 @@ def presign_failure_reason(err: BaseException) -> str:
     text = _URL.sub("<URL>", str(err)).strip()
     detail = f"{type(err).__name__}: {text}" if text else type(err).__name__
     return f"presigning again failed ({detail})"
+
+
+class ManifestError(OSError):
+    """
+    The manifest of an earlier export cannot be read or has damaged lines, so it is not replaced.
+
+    :param message: what is wrong and how to recover.
+    :param before_downloads: whether the export stopped before any download, so a retry of the same
+        task cannot succeed until someone repairs or moves the manifest.
+    """
+
+    def __init__(self, message: str, *, before_downloads: bool) -> None:
+        super().__init__(message)
+        self.before_downloads = before_downloads
 
 
 class DownloadError(Exception):
@@ -210,11 +249,14 @@ def read_items(results: object) -> list[ExportItem]:
     """
     Check the results of ``PresignFilesOperator``, a list of ``{"path", "url", "expires_at"}`` dicts.
 
-    Each path is stripped of surrounding white space, as ``PresignFilesOperator`` strips its paths. A
-    ``size`` key, when present, is the expected size. Repeated paths are exported once.
+    Each path is stripped of surrounding white space and checked as ``PresignFilesOperator`` checks its
+    paths, with :func:`fxiaoke_provider.paths.check_path`: at most ``MAX_PATH_LENGTH`` characters, and
+    no control, format or separator character and no lone surrogate. A ``size`` key, when present, is
+    the expected size. Repeated paths are exported once.
 
     :param results: the list.
-    :raises ValueError: naming the first item that is not such a dict; the message never shows a URL.
+    :raises ValueError: naming the first item that is not such a dict or whose path is refused; the
+        message never shows a URL.
     """
     if isinstance(results, (str, bytes, Mapping)) or not isinstance(results, Iterable):
         raise ValueError(
@@ -234,7 +276,8 @@ def read_items(results: object) -> list[ExportItem]:
             raise ValueError(
                 f"{where}.path is {path!r}, which is blank; give the file's path (npath) or remove the item"
             )
-        path = path.strip()
+        # The path check of PresignFilesOperator, so a path it rejects fails here before any work.
+        path = check_path(path, f"{where}.path is {short_repr(path)} (str)")
         if not isinstance(url, str) or not url.startswith(("https://", "http://")):
             raise ValueError(f"{where}.url (path {path!r}) is not an http(s) URL")
         size = result.get("size")
@@ -245,8 +288,8 @@ def read_items(results: object) -> list[ExportItem]:
 
 def _remove_partial(target: TargetPath) -> None:
     # The error that made the download fail is raised afterwards, and a failed removal must not hide it.
-    # A partial file left behind keeps its temporary name, which no export reads, and the next download
-    # of the path writes over it.
+    # A partial file left behind keeps its temporary name, with its run's token, which no export reads or
+    # writes again.
     try:
         target.unlink(missing_ok=True)
     except OSError:
@@ -355,8 +398,15 @@ class Exporter:
 
     The manifest lists every file in the folder after the export: this export's files, and the entries
     of the previous manifest for paths this export did not handle, with status ``kept``. A path that
-    this export handled but that failed has no entry. A previous manifest that exists but cannot be
-    read stops the export before any download, because replacing it would drop the earlier entries.
+    this export handled but that failed has no entry, unless the manifest read again just before it is
+    replaced records the path and its file is in the folder with the recorded size, as when another
+    export into the folder stored it meanwhile; that entry is kept. A previous manifest that exists but
+    cannot be read, or has a damaged line, stops the export before any download with
+    :class:`ManifestError`, because replacing it would drop the earlier entries.
+
+    Temporary names hold a token drawn for each run, so two exports into one folder never write the same
+    temporary file. A run that is stopped, as when its process is killed, may leave such dot-prefixed
+    files behind; no export reads them, and they can be deleted while no export runs.
 
     :param folder: the destination folder.
     :param presign: returns a fresh URL by path for a list of paths; it is called from one thread at a time.
@@ -409,6 +459,7 @@ class Exporter:
         self._sessions: list[requests.Session] = []
         self._sessions_lock = threading.Lock()
         self._represigned = 0
+        self._token = run_token()
 
     @property
     def manifest(self) -> TargetPath:
@@ -425,33 +476,59 @@ class Exporter:
                 self._sessions.append(session)
         return session
 
-    def _previous_manifest(self) -> dict[str, dict[str, Any]] | None:
+    def _previous_manifest(self, *, before_downloads: bool) -> dict[str, dict[str, Any]] | None:
         """
-        Read the previous manifest's entries by path. Lines that are not a JSON object with a path are skipped.
+        Read the previous manifest's entries by path. Blank lines are skipped.
 
+        :param before_downloads: whether no download has started yet, for the error's message.
         :return: the entries, or None when there is no manifest.
-        :raises OSError: when the manifest exists but cannot be read.
+        :raises ManifestError: when the manifest exists but cannot be read, or has a line that is not
+            UTF-8 text holding a JSON object with a ``path`` string.
         """
+        stage = (
+            "The export stopped before any download"
+            if before_downloads
+            else "The files of this export are in the folder, but the manifest was not replaced"
+        )
         try:
             if not self.manifest.exists():
                 return None
             with self.manifest.open("rb") as stream:
                 data = stream.read()
         except OSError as err:
-            raise OSError(
+            raise ManifestError(
                 f"Failed to read the manifest {self.manifest} of an earlier export "
-                f"({type(err).__name__}: {err}). It lists the files of earlier runs, so the export stopped "
-                "before replacing it. Make it readable, or move it away to start a new manifest"
+                f"({type(err).__name__}: {err}). It lists the files of earlier runs, so it is not replaced. "
+                f"{stage}. Make it readable, or move it away to start a new manifest",
+                before_downloads=before_downloads,
             ) from err
-        lines = data.decode("utf-8", errors="replace").splitlines()
         entries = {}
-        for line in lines:
+        damaged: list[tuple[int, str]] = []
+        for number, raw in enumerate(data.splitlines(), 1):
+            if not raw.strip():
+                continue
             try:
-                entry = json.loads(line)
-            except ValueError:
+                entry = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                damaged.append((number, "not UTF-8 text"))
+                continue
+            except (ValueError, RecursionError):
+                damaged.append((number, "not JSON"))
                 continue
             if isinstance(entry, dict) and isinstance(entry.get("path"), str):
                 entries[entry["path"]] = entry
+            else:
+                damaged.append((number, "not a JSON object with a path string"))
+        if damaged:
+            number, reason = damaged[0]
+            raise ManifestError(
+                f"The manifest {self.manifest} of an earlier export has {len(damaged)} damaged line(s), the "
+                f"first is line {number} ({reason}). Replacing the manifest would drop the record of the "
+                f"files those lines list, so it is not replaced. {stage}. Repair or delete those lines, or "
+                "move the manifest away to start a new one; files already in the folder are then skipped "
+                "without a download",
+                before_downloads=before_downloads,
+            )
         return entries
 
     def _present(self, item: ExportItem, previous: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -497,7 +574,7 @@ class Exporter:
         name = safe_file_name(item.path)
         # A download goes to a name of its own and replaces the file only once complete, so a download
         # that fails leaves an earlier copy in place, and a file at its final name is always complete.
-        partial = self.folder / partial_file_name(name)
+        partial = self.folder / partial_file_name(name, self._token)
         url = item.url
         represigned = False
         attempt = 0
@@ -587,8 +664,9 @@ class Exporter:
         :param items: the files, each path once, as :func:`read_items` returns them.
         """
         redact_http_debug_log()
+        self._token = run_token()
         self.folder.mkdir(parents=True, exist_ok=True)
-        previous = self._previous_manifest() or {}
+        previous = self._previous_manifest(before_downloads=True) or {}
         report = ExportReport()
         outcome: dict[str, dict[str, Any] | tuple[str, str]] = {}
         started = last_report = time.monotonic()
@@ -633,10 +711,16 @@ class Exporter:
         # one is complete.
         # NOTE: object stores have no locks, so two exports into one folder overwrite each other's manifest.
         # Reading it again here keeps entries written meanwhile, but a rename just after this read loses them.
-        current = self._previous_manifest()
+        current = self._previous_manifest(before_downloads=False)
         earlier = previous if current is None else current
+        failed = {path for path, _reason in report.failures}
         # Entries of earlier runs come first, in their order, and this run's entry replaces a path's old one.
-        report.kept = [{**entry, "status": "kept"} for path, entry in earlier.items() if path not in outcome]
+        # A path that failed here keeps an entry whose file is in place, as another export may have stored it.
+        report.kept = [
+            {**entry, "status": "kept"}
+            for path, entry in earlier.items()
+            if path not in outcome or (path in failed and self._recorded_file_present(path, entry))
+        ]
         appeared = len(set(earlier) - set(previous) - set(outcome))
         if appeared:
             self.log.warning(
@@ -646,9 +730,28 @@ class Exporter:
                 self.manifest,
                 appeared,
             )
-        partial = self.folder / MANIFEST_TEMP_NAME
-        with partial.open("w") as out:
-            for entry in [*report.kept, *report.entries]:
-                out.write(json.dumps(entry) + "\n")
-        partial.rename(self.manifest)
+        partial = self.folder / manifest_partial_name(self._token)
+        try:
+            with partial.open("w") as out:
+                for entry in [*report.kept, *report.entries]:
+                    out.write(json.dumps(entry) + "\n")
+            partial.rename(self.manifest)
+        except BaseException:
+            _remove_partial(partial)
+            raise
         return report
+
+    def _recorded_file_present(self, path: str, entry: Mapping[str, Any]) -> bool:
+        """Return whether a manifest entry names the path's file and that file has the recorded size."""
+        name = safe_file_name(path)
+        if entry.get("file") != name:
+            return False
+        try:
+            target = self.folder / name
+            if not target.exists():
+                return False
+            size = target.stat().st_size
+        except OSError:
+            return False
+        recorded = entry.get("size")
+        return not isinstance(recorded, int) or isinstance(recorded, bool) or size == recorded

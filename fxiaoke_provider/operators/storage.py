@@ -11,7 +11,14 @@ import fsspec
 from airflow.sdk import BaseOperator, ObjectStoragePath
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowNotFoundException
 
-from fxiaoke_provider.api.downloads import CHUNK_SIZE, MANIFEST_NAME, MAX_ATTEMPTS, Exporter, read_items
+from fxiaoke_provider.api.downloads import (
+    CHUNK_SIZE,
+    MANIFEST_NAME,
+    MAX_ATTEMPTS,
+    Exporter,
+    ManifestError,
+    read_items,
+)
 from fxiaoke_provider.exceptions import FxiaokeError, FxiaokePartialFailureError
 from fxiaoke_provider.hooks.fxiaoke import FxiaokeHook
 from fxiaoke_provider.paths import validate_expire_hours
@@ -41,8 +48,9 @@ def _parse_destination(value: str) -> ObjectStoragePath:
     """
     Return the folder of a destination URL, refusing the values that the path parser would silently change.
 
-    The parser drops control characters, and takes the host of a ``file://`` URL as the first folder
-    below the working directory, so both would write to a folder other than the one in the URL.
+    The parser drops control characters. It also takes the host of a ``file://`` URL as a folder below
+    the working directory, and so a path that starts with two slashes (``file:////data`` or
+    ``file://localhost//data``). Each would write to a folder other than the one in the URL.
 
     :raises ValueError: naming the value and showing the right form.
     """
@@ -66,6 +74,13 @@ def _parse_destination(value: str) -> ObjectStoragePath:
                 f"destination={value!r} names the host {host!r}, but a file:// URL takes an absolute path "
                 f"after three slashes, as in 'file:///{host}/{folder_path}' or 'file:///data/fxiaoke'"
             )
+        if folder_path.startswith("/"):
+            absolute = "/" + folder_path.lstrip("/")
+            raise ValueError(
+                f"destination={value!r} has more than one slash before the folder path, which would make "
+                f"it a folder below the working directory; give 'file://{absolute}', three slashes and the "
+                "absolute path, as in 'file:///abs/path'"
+            )
         # The parser would take "localhost" as a folder, so the URL is given without it.
         text = f"{scheme}://{slash}{folder_path}"
     try:
@@ -82,8 +97,8 @@ def _destination(value: object) -> ObjectStoragePath:
     touches no file in the destination.
 
     :raises ValueError: for a value that is not an object storage URL, holds a control character or is a
-        ``file://`` URL with a host, and for a scheme that no installed package handles, naming the
-        destination and what to do.
+        ``file://`` URL with a host or with more than three slashes, and for a scheme that no installed
+        package handles, naming the destination and what to do.
     """
     if isinstance(value, ObjectStoragePath):
         folder = value
@@ -101,6 +116,19 @@ def _destination(value: object) -> ObjectStoragePath:
     except (ImportError, ValueError) as err:
         raise _no_filesystem(str(folder), err) from None
     return folder
+
+
+def _check_not_a_file(folder: ObjectStoragePath) -> None:
+    """
+    Reject a destination that is an existing file, where no folder can be made.
+
+    :raises ValueError: naming the destination and what to do.
+    """
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(
+            f"destination {str(folder)!r} is an existing file, not a folder; give a folder, or a path where "
+            "none exists yet, or move the file away"
+        )
 
 
 class _HiddenLinks:
@@ -142,10 +170,13 @@ class PresignedFilesToObjectStorageOperator(BaseOperator):
     ``status`` ``kept``, so the manifest also lists the files that earlier runs stored.
 
     Every argument, the destination's filesystem package and the Fxiaoke connection are checked before
-    any download, and a bad one fails the task at once, without retries. Running the task again is safe: a
-    file already in the folder is skipped without a download, when it has the size recorded in the
-    manifest or, with no size recorded, whatever its size. Each download is written under a temporary
-    name and renamed once complete, so a file at its final name is complete.
+    any download, and a bad one fails the task at once, without retries. So does a destination that is
+    an existing file. A previous manifest that cannot be read or has a damaged line fails the task in the
+    same way, because replacing it would lose the record of earlier runs: repair it or move it away.
+    Running the task again is safe: a file already in the folder is skipped without a download, when it
+    has the size recorded in the manifest or, with no size recorded, whatever its size. Each download is
+    written under a temporary name, unique to the run, and renamed once complete, so a file at its final
+    name is complete.
     Links that have expired by the time they are used, as on a retry hours later, are presigned again
     through the hook. A file that still fails after retries is named in the log, the other files are
     written, and the task then fails with the counts.
@@ -223,6 +254,7 @@ class PresignedFilesToObjectStorageOperator(BaseOperator):
             results = self.results.value if isinstance(self.results, _HiddenLinks) else self.results
             items = read_items(results)
             folder = _destination(self.destination)
+            _check_not_a_file(folder)
             self.expire_hours = validate_expire_hours(self.expire_hours)
             exporter = Exporter(
                 folder,
@@ -243,7 +275,13 @@ class PresignedFilesToObjectStorageOperator(BaseOperator):
                 f"used to presign links again: {err}"
             ) from err
         self.log.info("Exporting %d file(s) to %s", len(items), folder)
-        report = exporter.run(items)
+        try:
+            report = exporter.run(items)
+        except ManifestError as err:
+            if not err.before_downloads:
+                raise
+            # A retry would stop at the same manifest, so the task fails at once.
+            raise AirflowFailException(f"Task {self.task_id!r} cannot export to {folder}: {err}") from err
         self.log.info(
             "Downloaded %d file(s) (%d bytes), skipped %d already present, %d failed, %d link(s) presigned "
             "again; manifest: %s",

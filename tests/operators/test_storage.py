@@ -7,6 +7,8 @@ import hashlib
 import importlib.util
 import json
 import random
+import re
+import threading
 import tracemalloc
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,6 +21,7 @@ import requests
 from airflow.sdk import ObjectStoragePath
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from fxiaoke_provider.api import downloads as downloads_module
 from fxiaoke_provider.api.downloads import (
     MANIFEST_NAME,
     MANIFEST_TEMP_NAME,
@@ -28,6 +31,7 @@ from fxiaoke_provider.api.downloads import (
     Exporter,
     ExportItem,
     download,
+    manifest_partial_name,
     partial_file_name,
     read_items,
     safe_file_name,
@@ -223,7 +227,8 @@ class TestPartialDownloads:
 
         monkeypatch.setattr(ObjectStoragePath, "open", record_open)
         _export(presigned[:1], dest)
-        assert opened == [f".{PDF}.part"]
+        assert len(opened) == 1
+        assert re.fullmatch(rf"\.{re.escape(PDF)}\.[0-9a-f]{{16}}\.part", opened[0])
         assert (dest / PDF).read_bytes() == DEMO_FILES[PDF]
 
     def test_interrupted_run_resumes(
@@ -300,6 +305,79 @@ class TestConcurrentExports:
         monkeypatch.setattr(Exporter, "_fetch_or_fail", remove_manifest_then_fetch)
         _export(presigned[:3], dest)
         assert sorted(e["path"] for e in _manifest(dest)) == sorted(DEMO_PATHS)
+
+    def test_same_paths_at_once_in_threads(
+        self, presigned: list[dict[str, str]], dest: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Two exports of the same two paths run in threads. Every download waits until all four have
+        # written their temporary file. Each export waits after opening its new manifest until the other
+        # has opened its own. So both would use one temporary name at once if they shared it.
+        # A barrier that is not reached fails the test after its timeout instead of hanging it.
+        downloads = threading.Barrier(4, timeout=30)
+        manifests = threading.Barrier(2, timeout=30)
+        real_download = downloads_module.download
+        writers: set[int] = set()
+        writers_lock = threading.Lock()
+
+        def download_then_wait(*args: Any, **kwargs: Any) -> tuple[int, str]:
+            result = real_download(*args, **kwargs)
+            downloads.wait()
+            return result
+
+        def dumps_first_waits(entry: Any) -> str:
+            with writers_lock:
+                first = threading.get_ident() not in writers
+                writers.add(threading.get_ident())
+            if first:
+                manifests.wait()
+            return json.dumps(entry)
+
+        monkeypatch.setattr(downloads_module, "download", download_then_wait)
+        monkeypatch.setattr(
+            downloads_module, "json", SimpleNamespace(loads=json.loads, dumps=dumps_first_waits)
+        )
+        outcomes: list[Any] = [None, None]
+
+        def run(index: int) -> None:
+            try:
+                outcomes[index] = _export(presigned[:2], dest, max_workers=2)
+            except BaseException as err:
+                outcomes[index] = err
+
+        threads = [threading.Thread(target=run, args=(index,)) for index in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert [outcome["downloaded"] for outcome in outcomes] == [2, 2], outcomes
+        assert {e["path"]: e["status"] for e in _manifest(dest)} == dict.fromkeys(
+            DEMO_PATHS[:2], "downloaded"
+        )
+        assert _exported(dest) == {path: DEMO_FILES[path] for path in DEMO_PATHS[:2]}
+        assert sorted(p.name for p in dest.iterdir()) == sorted([MANIFEST_NAME, *DEMO_PATHS[:2]])
+
+    def test_failed_path_keeps_entry_written_meanwhile(
+        self,
+        presigned: list[dict[str, str]],
+        dest: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        fxiaoke_conn: FxiaokeEmulator,
+    ) -> None:
+        # A second export stores the file while the first one waits. Then the first one's download fails.
+        real_fetch = Exporter._fetch_or_fail
+
+        def fetch_after_another_export(self: Exporter, item: ExportItem) -> Any:
+            monkeypatch.setattr(Exporter, "_fetch_or_fail", real_fetch)
+            _export(presigned[:1], dest)
+            fxiaoke_conn.remove_file(PDF)
+            return real_fetch(self, item)
+
+        monkeypatch.setattr(Exporter, "_fetch_or_fail", fetch_after_another_export)
+        with pytest.raises(AirflowException, match="404"):
+            _export(presigned[:1], dest)
+        (entry,) = _manifest(dest)
+        assert (entry["path"], entry["status"], entry["size"]) == (PDF, "kept", len(DEMO_FILES[PDF]))
+        assert (dest / PDF).read_bytes() == DEMO_FILES[PDF]
 
 
 class TestManifestKeepsEarlierRuns:
@@ -390,16 +468,60 @@ class TestManifestKeepsEarlierRuns:
         self, presigned: list[dict[str, str]], dest: Path, fxiaoke_conn: FxiaokeEmulator
     ) -> None:
         (dest / MANIFEST_NAME).mkdir(parents=True)
-        with pytest.raises(OSError, match=MANIFEST_NAME):
+        with pytest.raises(AirflowFailException, match=f"{MANIFEST_NAME}.*move it away"):
             _export(presigned, dest)
         assert _gets(fxiaoke_conn) == []
 
-    def test_undecodable_line_ignored(self, presigned: list[dict[str, str]], dest: Path) -> None:
+    @pytest.mark.parametrize(
+        ("line", "reason"),
+        [
+            pytest.param(b"\xff\xfe not text", "not UTF-8 text", id="not-utf8"),
+            pytest.param(b'{"path": "N_1.pdf", "file"', "not JSON", id="cut-off"),
+            pytest.param(b'["N_1.pdf"]', "not a JSON object with a path string", id="list"),
+            pytest.param(b'{"file": "N_1.pdf"}', "not a JSON object with a path string", id="no-path"),
+        ],
+    )
+    def test_damaged_line_stops_before_downloads(
+        self,
+        presigned: list[dict[str, str]],
+        dest: Path,
+        fxiaoke_conn: FxiaokeEmulator,
+        line: bytes,
+        reason: str,
+    ) -> None:
         _export(presigned[:1], dest)
         manifest = dest / MANIFEST_NAME
-        manifest.write_bytes(b"\xff\xfe not text\n" + manifest.read_bytes())
+        damaged = manifest.read_bytes() + line + b"\n"
+        manifest.write_bytes(damaged)
+        before = len(_gets(fxiaoke_conn))
+        with pytest.raises(AirflowFailException) as caught:
+            _export(presigned[1:], dest)
+        message = str(caught.value)
+        assert f"1 damaged line(s), the first is line 2 ({reason})" in message
+        assert str(manifest) in message
+        assert "move the manifest away" in message
+        assert len(_gets(fxiaoke_conn)) == before
+        assert manifest.read_bytes() == damaged
+
+    def test_blank_lines_accepted(self, presigned: list[dict[str, str]], dest: Path) -> None:
+        _export(presigned[:1], dest)
+        manifest = dest / MANIFEST_NAME
+        manifest.write_bytes(b"\n  \n" + manifest.read_bytes())
         _export(presigned[1:], dest)
         assert {e["path"]: e["status"] for e in _manifest(dest)}[PDF] == "kept"
+
+    def test_new_manifest_after_moving_damaged_one_away(
+        self, presigned: list[dict[str, str]], dest: Path, fxiaoke_conn: FxiaokeEmulator
+    ) -> None:
+        _export(presigned, dest)
+        manifest = dest / MANIFEST_NAME
+        manifest.write_bytes(b"not json\n" + manifest.read_bytes())
+        with pytest.raises(AirflowFailException, match="damaged"):
+            _export(presigned, dest)
+        manifest.rename(dest.parent / "damaged-manifest.jsonl")
+        before = len(_gets(fxiaoke_conn))
+        assert _export(presigned, dest)["skipped"] == len(DEMO_PATHS)
+        assert len(_gets(fxiaoke_conn)) == before
 
 
 class TestExpiredLinks:
@@ -596,6 +718,11 @@ class TestFailures:
             pytest.param({"max_workers": 2.0}, "max_workers=2.0 ", id="float-workers"),
             pytest.param({"chunk_size": None}, "chunk_size=None ", id="none-chunks"),
             pytest.param(
+                {"results": [{"path": "N_\ud800.pdf", "url": "https://x/y"}]},
+                r"results\[0\]\.path .*lone surrogate",
+                id="surrogate",
+            ),
+            pytest.param(
                 {"results": [{"path": "  ", "url": "https://x/y"}]},
                 r"results\[0\]\.path .*, which is blank",
                 id="blank",
@@ -688,6 +815,9 @@ class TestDestination:
             pytest.param("file://{tmp}/fx\niaoke", "control character '\\\\n'", id="line-break"),
             pytest.param("file://{tmp}/fx\tiaoke", "control character '\\\\t'", id="tab"),
             pytest.param("s3://bucket/a\x00b", "control character", id="nul"),
+            pytest.param("file:///{tmp}/x", "give 'file://{tmp}/x'", id="four-slashes"),
+            pytest.param("file://localhost/{tmp}/x", "give 'file://{tmp}/x'", id="localhost-two-slashes"),
+            pytest.param("file://///{tmp}/x", "'file:///abs/path'", id="five-slashes"),
         ],
     )
     def test_rejected_before_any_work(
@@ -701,11 +831,23 @@ class TestDestination:
         # Without the check these would write below the working directory or into tmp_path.
         monkeypatch.chdir(tmp_path)
         destination = destination.replace("{tmp}", str(tmp_path))
-        with pytest.raises(AirflowFailException, match=fragment) as caught:
+        with pytest.raises(AirflowFailException) as caught:
             _export([], destination)
+        assert re.search(fragment.replace("{tmp}", re.escape(str(tmp_path))), str(caught.value))
         assert repr(destination) in str(caught.value)
         assert list(tmp_path.iterdir()) == []
         assert fxiaoke_conn.requests == []
+
+    def test_existing_file_rejected_before_any_work(
+        self, presigned: list[dict[str, str]], tmp_path: Path, fxiaoke_conn: FxiaokeEmulator
+    ) -> None:
+        existing = tmp_path / "export"
+        existing.write_bytes(b"a file")
+        with pytest.raises(AirflowFailException, match="is an existing file, not a folder") as caught:
+            _export(presigned, existing)
+        assert repr(existing.as_uri()) in str(caught.value)
+        assert _gets(fxiaoke_conn) == []
+        assert existing.read_bytes() == b"a file"
 
     def test_localhost_is_the_local_machine(
         self, presigned: list[dict[str, str]], dest: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -927,7 +1069,19 @@ class TestNames:
 
     def test_partial_name_never_a_final_name(self) -> None:
         assert partial_file_name(PDF) == f".{PDF}.part"
-        assert safe_file_name(partial_file_name(PDF)) != partial_file_name(PDF)
+        assert partial_file_name(PDF, "0a1b") == f".{PDF}.0a1b.part"
+        assert safe_file_name(partial_file_name(PDF, "0a1b")) != partial_file_name(PDF, "0a1b")
+
+    def test_manifest_partial_name_never_a_final_name(self) -> None:
+        name = manifest_partial_name("0a1b")
+        assert name == f".{MANIFEST_NAME}.0a1b.partial"
+        assert safe_file_name(name) != name
+        assert safe_file_name(name.upper()).casefold() != name.casefold()
+
+    def test_lone_surrogate_gets_a_name(self) -> None:
+        name = safe_file_name("N_\ud800.pdf")
+        assert name.startswith("N__.pdf-")
+        name.encode()
 
     def test_generated_paths_get_distinct_names(self) -> None:
         rng = random.Random(20261204)
@@ -972,6 +1126,27 @@ class TestReadItems:
     def test_repr_hides_url(self) -> None:
         (item,) = read_items([{"path": "N_1", "url": "https://x/y?Signature=abc"}])
         assert "Signature" not in repr(item)
+
+    @pytest.mark.parametrize(
+        ("path", "fragment"),
+        [
+            pytest.param("N_\ud800.pdf", "lone surrogate '\\ud800' (U+D800) at offset 2", id="surrogate"),
+            pytest.param("N_" + "x" * 1023, "1025 characters long", id="too-long"),
+            pytest.param("N_\u200b1.pdf", "format character", id="zero-width-space"),
+            pytest.param("N_\u202e1.pdf", "format character", id="right-to-left-override"),
+            pytest.param("N_\x001.pdf", "control character", id="nul"),
+        ],
+    )
+    def test_path_rules_of_presign(self, path: str, fragment: str) -> None:
+        results = [{"path": "N_1", "url": "https://x/y"}, {"path": path, "url": "https://x/z?Signature=abc"}]
+        with pytest.raises(ValueError, match=r"^results\[1\]\.path ") as caught:
+            read_items(results)
+        assert fragment in str(caught.value)
+        assert "Signature" not in str(caught.value)
+
+    def test_longest_path_accepted(self) -> None:
+        (item,) = read_items([{"path": "N_" + "x" * 1022, "url": "https://x/y"}])
+        assert len(item.path) == 1024
 
 
 @pytest.fixture
