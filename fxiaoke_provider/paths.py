@@ -35,9 +35,8 @@ _CONTAINER_REPR = reprlib.Repr()
 _CONTAINER_REPR.maxlevel = 2
 _CONTAINER_REPR.maxlist = _CONTAINER_REPR.maxtuple = _CONTAINER_REPR.maxdict = 4
 _CONTAINER_REPR.maxstring = _CONTAINER_REPR.maxother = 40
-# Unicode categories rejected in a path: control characters (Cc); format characters (Cf), such as the
-# zero-width space U+200B and the right-to-left override U+202E, which hide or reorder text; line and
-# paragraph separators (Zl, Zp); and lone surrogates (Cs), which cannot be encoded at all.
+# Unicode categories rejected in a path. Format characters (Cf), such as the zero-width space U+200B and
+# the right-to-left override U+202E, hide or reorder text. Lone surrogates (Cs) cannot be encoded at all.
 _REJECTED_CATEGORIES = {
     "Cc": "control character",
     "Cf": "format character",

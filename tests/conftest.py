@@ -20,8 +20,8 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).resolve().parent.p
 
 import pytest  # noqa: E402
 
-from fxiaoke_provider.api.client import FxiaokeClient  # noqa: E402
-from fxiaoke_provider.api.config import config_from_connection  # noqa: E402
+from fxiaoke_provider.api.client import FxiaokeClient, LoggerLike  # noqa: E402
+from fxiaoke_provider.api.config import ClientConfig, config_from_connection  # noqa: E402
 from fxiaoke_provider.api.token_store import MemoryTokenStore  # noqa: E402
 from fxiaoke_provider.testing import FxiaokeEmulator  # noqa: E402
 
@@ -63,19 +63,28 @@ def fxiaoke_conn(
     return emulator
 
 
+def config_from_dict(conn: dict[str, Any]) -> ClientConfig:
+    """Read the client configuration from the JSON form of a connection, as the hook reads a stored one."""
+    return config_from_connection(
+        host=conn["host"], login=conn["login"], password=conn["password"], port=None, extra=conn["extra"]
+    )
+
+
 def make_client(
-    emu: FxiaokeEmulator, cache_dir: Path, auth_style: str = "header", **extra: Any
+    emu: FxiaokeEmulator,
+    cache_dir: Path,
+    auth_style: str = "header",
+    *,
+    logger: LoggerLike | None = None,
+    **extra: Any,
 ) -> FxiaokeClient:
     """
     Build a client for the emulator whose clock is the emulator's and whose waits move that clock.
 
     Nothing sleeps: a back-off or rate-limit wait advances the emulator's clock instead.
     """
-    conn = connection_dict(emu, cache_dir, auth_style, **extra)
-    config = config_from_connection(
-        host=conn["host"], login=conn["login"], password=conn["password"], port=None, extra=conn["extra"]
-    )
-    return FxiaokeClient(config, clock=emu.clock.now, sleep=emu.clock.advance)
+    config = config_from_dict(connection_dict(emu, cache_dir, auth_style, **extra))
+    return FxiaokeClient(config, logger=logger, clock=emu.clock.now, sleep=emu.clock.advance)
 
 
 @pytest.fixture

@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from fxiaoke_provider.api.config import config_from_connection
 from fxiaoke_provider.testing.settings import DEMO_CREDENTIALS
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, config_from_dict
 
 DOCKER = REPO_ROOT / "docker"
 DOCKERFILE = DOCKER / "Dockerfile"
@@ -169,9 +168,7 @@ class TestEmulatorService:
 
     def test_connection_valid(self, services: dict[str, Any]) -> None:
         conn = _connection(services["airflow-worker"])
-        config = config_from_connection(
-            host=conn["host"], login=conn["login"], password=conn["password"], port=None, extra=conn["extra"]
-        )
+        config = config_from_dict(conn)
         assert config.base_url.startswith("http://127.0.0.1:")
 
     @pytest.mark.parametrize(

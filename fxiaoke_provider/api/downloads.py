@@ -392,21 +392,21 @@ class Exporter:
     A file already in the folder is skipped, so a second run downloads nothing. When the previous
     manifest (or the item) gives a size, the file must have it. When neither does, any file at its final
     name counts, because downloads are written under a temporary name and renamed only once complete.
-    Links that expire within a minute are presigned again in batches before use; a batch that fails
-    fails only its own files. A link the server rejects with
-    HTTP 403 is presigned again once. A file that still fails is reported and the others are written.
+    Links that expire within a minute are presigned again in batches before use, and a batch that fails
+    fails only its own files. A link the server rejects with HTTP 403 is presigned again once. A file
+    that still fails is reported and the others are written.
 
     The manifest lists every file in the folder after the export: this export's files, and the entries
     of the previous manifest for paths this export did not handle, with status ``kept``. A path that
-    this export handled but that failed has no entry, unless the manifest read again just before it is
-    replaced records the path and its file is in the folder with the recorded size, as when another
-    export into the folder stored it meanwhile; that entry is kept. A previous manifest that exists but
-    cannot be read, or has a damaged line, stops the export before any download with
+    this export handled but that failed has no entry of its own. The manifest is read again just before
+    it is replaced, and when that copy records the path with a file of the recorded size in the folder
+    (another export into the folder stored it meanwhile), that entry is kept. A previous manifest that
+    exists but cannot be read, or has a damaged line, stops the export before any download with
     :class:`ManifestError`, because replacing it would drop the earlier entries.
 
     Temporary names hold a token drawn for each run, so two exports into one folder never write the same
-    temporary file. A run that is stopped, as when its process is killed, may leave such dot-prefixed
-    files behind; no export reads them, and they can be deleted while no export runs.
+    temporary file. A run whose process is killed may leave such dot-prefixed files behind. No export
+    reads them, so they can be deleted while no export runs.
 
     :param folder: the destination folder.
     :param presign: returns a fresh URL by path for a list of paths; it is called from one thread at a time.

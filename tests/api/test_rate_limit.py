@@ -10,11 +10,9 @@ from typing import Any
 
 import pytest
 
-from fxiaoke_provider.api.client import FxiaokeClient
-from fxiaoke_provider.api.config import config_from_connection
 from fxiaoke_provider.api.rate_limit import WINDOW_SLACK, RateLimiter
 from fxiaoke_provider.testing import DEMO_PATHS, PRESIGN_PATH, FxiaokeEmulator
-from tests.conftest import connection_dict
+from tests.conftest import make_client
 
 ENDPOINT = "/cgi/crm/v2/data/query"
 WINDOW = 20.0
@@ -251,12 +249,8 @@ class ClientLogger(ListLogger):
 
 class TestClientLogsWaits:
     def test_wait_reaches_client_logger(self, emulator: FxiaokeEmulator, tmp_path: Path) -> None:
-        conn = connection_dict(emulator, tmp_path, rate_limit_calls=1, rate_limit_window=5)
-        config = config_from_connection(
-            host=conn["host"], login=conn["login"], password=conn["password"], port=None, extra=conn["extra"]
-        )
         log = ClientLogger()
-        client = FxiaokeClient(config, logger=log, clock=emulator.clock.now, sleep=emulator.clock.advance)
+        client = make_client(emulator, tmp_path, logger=log, rate_limit_calls=1, rate_limit_window=5)
         try:
             for _ in range(2):
                 client.call(PRESIGN_PATH, {"paths": DEMO_PATHS[:1], "expire": 1})

@@ -24,7 +24,6 @@ import pytest
 import requests
 
 from fxiaoke_provider.api.client import FxiaokeClient
-from fxiaoke_provider.api.config import config_from_connection
 from fxiaoke_provider.api.crm import iter_records
 from fxiaoke_provider.testing import (
     DEMO_CREDENTIALS,
@@ -43,6 +42,7 @@ from fxiaoke_provider.testing import (
 )
 from fxiaoke_provider.testing.emulator import is_loopback_host
 from fxiaoke_provider.testing.objects import demo_records
+from tests.conftest import config_from_dict
 
 CREDENTIALS = DEMO_CREDENTIALS
 TRACE_ID_PATTERN = re.compile(r"E-O\.fktest188\.(\d+)-[0-9a-f]{16}")
@@ -1399,13 +1399,7 @@ class TestEmulatorCli:
 
 def count_records(connection: dict[str, Any], object_api_name: str) -> int:
     """Count an object's records on an emulator known only by its printed connection."""
-    config = config_from_connection(
-        host=connection["host"],
-        login=connection["login"],
-        password=connection["password"],
-        port=None,
-        extra={**connection["extra"], "cache_backend": "memory"},
-    )
+    config = config_from_dict({**connection, "extra": {**connection["extra"], "cache_backend": "memory"}})
     client = FxiaokeClient(config)
     try:
         return sum(1 for _ in iter_records(client, object_api_name, fields=["_id"]))
